@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/skip2/go-qrcode"
+
+	"github.com/posagent/posagent/internal/config"
+	"github.com/posagent/posagent/internal/display"
+	"github.com/posagent/posagent/internal/money"
+	"github.com/posagent/posagent/internal/qrorder"
+)
+
+// cmdOrder talks to the Orders API directly, for store IT to check a token
+// and a POS without NATS.
+func cmdOrder(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usagef("order: want create, get, cancel or refund")
+	}
+	sub, rest := args[0], args[1:]
+	fs := newFlags("order "+sub, stderr)
+	cfgPath := fs.String("config", defaultConfig, "configuration file")
+	var posID, amount, saleID, mode, refundID *string
+	positional := 1
+	switch sub {
+	case "create":
+		posID = fs.String("pos", "", "external_pos_id (required when the config has several POS)")
+		amount = fs.String("amount", "", "total amount, e.g. 12.50 (required)")
+		saleID = fs.String("sale-id", "", "sale id (external_reference suffix); generated when empty")
+		mode = fs.String("mode", "", "static, dynamic or hybrid (default: the POS's)")
+		positional = 0
+	case "get", "cancel":
+	case "refund":
+		amount = fs.String("amount", "", "partial refund amount (needs -refund-id); none refunds in full")
+		refundID = fs.String("refund-id", "", "partial refund id (1-64 of A-Za-z0-9-_)")
+	default:
+		return usagef("order: unknown subcommand %q: want create, get, cancel or refund", sub)
+	}
+	if err := parseFlags(fs, rest, positional); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	tok, _, err := accessToken(cfg)
+	if err != nil {
+		return err
+	}
+	client, err := qrorder.New(qrorder.Options{BaseURL: cfg.MercadoPago.BaseURL, Token: tok,
+		RequestTimeout: cfg.MercadoPago.RequestTimeout, RetryBudget: cfg.MercadoPago.RetryBudget})
+	if err != nil {
+		return usageError{err}
+	}
+	var order *qrorder.Order
+	switch sub {
+	case "create":
+		order, err = orderCreate(ctx, client, cfg, *posID, *amount, *saleID, *mode, stderr)
+	case "get":
+		order, err = client.Get(ctx, fs.Arg(0))
+	case "cancel":
+		order, err = orderCancel(ctx, client, fs.Arg(0))
+	case "refund":
+		order, err = orderRefund(ctx, client, fs.Arg(0), *amount, *refundID)
+	}
+	if err != nil {
+		return apiFailure(err)
+	}
+	b, _ := json.MarshalIndent(order, "", "  ")
+	fmt.Fprintln(stdout, string(b))
+	if sub == "create" && order.QRData() != "" {
+		if isTerminal(stderr) {
+			// Dark modules are the glyphs: black on white whatever the
+			// terminal's colours.
+			if lines, err := display.TerminalQR(order.QRData(), qrcode.Low, 2); err == nil {
+				for _, l := range lines {
+					fmt.Fprintf(stderr, "\x1b[30;107m%s\x1b[0m\n", l)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// apiFailure prints an API refusal as its code and message (exit 1); a
+// usage error stays one.
+func apiFailure(err error) error {
+	if _, ok := err.(usageError); ok {
+		return err
+	}
+	if e, ok := qrorder.AsAPIError(err); ok {
+		return fmt.Errorf("Orders API refused: %s: %s (HTTP %d)", e.Code, e.Message, e.Status)
+	}
+	if fe, ok := err.(*qrorder.FieldError); ok {
+		return usagef("%s: %s", fe.Field, fe.Message)
+	}
+	return err
+}
+
+func orderCreate(ctx context.Context, c *qrorder.Client, cfg *config.Config, posID, amount, saleID, mode string, stderr io.Writer) (*qrorder.Order, error) {
+	p, err := findPOS(cfg, posID)
+	if err != nil {
+		return nil, err
+	}
+	if amount == "" {
+		return nil, usagef("order create: -amount is required")
+	}
+	total, err := money.ParsePositive(amount)
+	if err != nil {
+		return nil, usagef("-amount: %v", err)
+	}
+	if saleID == "" {
+		saleID = strings.ReplaceAll(uuid.NewString(), "-", "")[:20]
+		fmt.Fprintln(stderr, "sale id:", saleID)
+	}
+	if mode == "" {
+		mode = p.Mode
+	}
+	if !qrorder.Mode(mode).Valid() {
+		return nil, usagef("-mode: must be static, dynamic or hybrid, got %q", mode)
+	}
+	req := qrorder.NewCreateRequest(p.ExternalPOSID, qrorder.Mode(mode), p.ExternalReferencePrefix+saleID, total)
+	req.ExpirationTime = p.ExpirationTime
+	if err := req.Validate(); err != nil {
+		return nil, usagef("%v", err)
+	}
+	return c.Create(ctx, qrorder.SaleKey(p.ExternalPOSID, saleID, qrorder.OpCreate), req)
+}
+
+func orderCancel(ctx context.Context, c *qrorder.Client, id string) (*qrorder.Order, error) {
+	o, err := c.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if o.Status != qrorder.StatusCreated {
+		return nil, fmt.Errorf("order %s is %s: only a created (unpaid) order can be canceled", id, o.Status)
+	}
+	return c.Cancel(ctx, qrorder.OrderKey(id, qrorder.OpCancel), id)
+}
+
+func orderRefund(ctx context.Context, c *qrorder.Client, id, amount, refundID string) (*qrorder.Order, error) {
+	if amount != "" && refundID == "" {
+		return nil, usagef("order refund: -amount needs -refund-id (it tells partial refunds apart)")
+	}
+	var req *qrorder.RefundRequest
+	if refundID == "" {
+		refundID = "total"
+	} else if !qrorder.ValidReference(refundID, 64) {
+		return nil, usagef("-refund-id: must be 1-64 characters of A-Z a-z 0-9 - _")
+	}
+	o, err := c.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if o.Status != qrorder.StatusProcessed {
+		return nil, fmt.Errorf("order %s is %s: only a paid (processed) order can be refunded", id, o.Status)
+	}
+	if amount != "" {
+		a, err := money.ParsePositive(amount)
+		if err != nil {
+			return nil, usagef("-amount: %v", err)
+		}
+		if o.PaymentID() == "" {
+			return nil, fmt.Errorf("order %s has no payment to refund partially", id)
+		}
+		req = &qrorder.RefundRequest{Transactions: []qrorder.RefundTransaction{{ID: o.PaymentID(), Amount: a}}}
+	}
+	return c.Refund(ctx, qrorder.OrderRefundKey(id, refundID), id, req)
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/posagent/posagent/internal/agent"
+	"github.com/posagent/posagent/internal/config"
+	"github.com/posagent/posagent/internal/logging"
+)
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("run", stderr)
+	cfgPath := fs.String("config", defaultConfig, "configuration file")
+	logFormat := fs.String("log-format", "text", "log format: text, json or journal (native journald, with priorities)")
+	debug := fs.Bool("debug", false, "log at debug level")
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	log, closeLog, err := logging.New(*logFormat, stderr, level)
+	if err != nil {
+		return usageError{err}
+	}
+	defer func() { _ = closeLog() }()
+	cfg, err := loadConfig(*cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	for _, w := range cfg.Warnings(config.DefaultEnv()) {
+		log.Warn("config: " + w.Path + ": " + w.Reason)
+	}
+	tok, src, err := accessToken(cfg)
+	if err != nil {
+		return err
+	}
+	log.Info("access token loaded", "source", src)
+	opts := agent.Options{
+		Config: cfg, Token: tok, Logger: log, Terminal: stdout,
+		Ready:    func() { _, _ = daemon.SdNotify(false, daemon.SdNotifyReady) },
+		Watchdog: func() { _, _ = daemon.SdNotify(false, daemon.SdNotifyWatchdog) },
+	}
+	if iv, err := daemon.SdWatchdogEnabled(false); err == nil && iv > 0 {
+		opts.WatchdogEvery = iv / 3
+	}
+	a, err := agent.New(opts)
+	if err != nil {
+		return err
+	}
+	err = a.Run(ctx)
+	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	log.Info("posagent stopped")
+	return nil
+}

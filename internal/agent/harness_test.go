@@ -1,0 +1,363 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	natstest "github.com/nats-io/nats-server/v2/test"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/posagent/posagent/internal/config"
+	"github.com/posagent/posagent/internal/qrorder/qrordertest"
+	"github.com/posagent/posagent/internal/register"
+	"github.com/posagent/posagent/internal/secret"
+	"github.com/posagent/posagent/internal/session"
+)
+
+const (
+	staticQR = "00020101021143520016com.mercadolibre0128https://mpago.la/pos/1043915501300091234567895204970053030325802AR5909FULL NAME6010CITY LEGAL63040AAB"
+	wait     = 30 * time.Second
+)
+
+// harness runs an agent against the simulator and a real NATS server, and
+// plays the register.
+type harness struct {
+	t      *testing.T
+	sim    *qrordertest.Simulator
+	cfg    *config.Config
+	ns     *server.Server // external NATS, when the test asked for one
+	token  string
+	logBuf *syncBuffer
+
+	mu     sync.Mutex
+	agent  *Agent
+	cancel context.CancelFunc
+	errc   chan error
+
+	nc     *nats.Conn
+	rc     *register.Client
+	evMu   sync.Mutex
+	evCond *sync.Cond
+	events []register.Received
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type harnessOpt func(*harness)
+
+// withExternalNATS runs nats-server beside the agent, so the agent can be
+// restarted while NATS keeps the commands.
+func withExternalNATS() harnessOpt { return func(h *harness) { h.ns = runNATS(h.t, h.t.TempDir()) } }
+
+func withConfig(fn func(*config.Config)) harnessOpt { return func(h *harness) { fn(h.cfg) } }
+
+func runNATS(t *testing.T, dir string) *server.Server {
+	opts := natstest.DefaultTestOptions
+	opts.Port = -1
+	opts.JetStream = true
+	opts.StoreDir = dir
+	return natstest.RunServer(&opts)
+}
+
+func newHarness(t *testing.T, opts ...harnessOpt) *harness {
+	t.Helper()
+	h := &harness{t: t, token: qrordertest.DefaultToken, logBuf: &syncBuffer{}}
+	h.evCond = sync.NewCond(&h.evMu)
+	h.sim = qrordertest.NewServer(t, qrordertest.Options{POS: []string{"POS1", "POS2", "POS3"}})
+	cfg := config.Default()
+	cfg.StoreID = "S1"
+	cfg.StoreName = "Café Central"
+	cfg.MercadoPago.BaseURL = h.sim.URL()
+	cfg.MercadoPago.PollInterval = 20 * time.Millisecond
+	cfg.MercadoPago.RequestTimeout = 2 * time.Second
+	cfg.MercadoPago.RetryBudget = 3 * time.Second
+	cfg.StateDir = t.TempDir()
+	cfg.NATS.Embedded.StoreDir = filepath.Join(cfg.StateDir, "nats")
+	cfg.NATS.Embedded.Listen = "127.0.0.1:0"
+	cfg.NATS.Embedded.Sync = "1s" // fsync per write costs seconds over a test run; durability is tested apart
+	base := cfg.POS[0]
+	base.Displays = nil
+	p1, p2, p3 := base, base, base
+	p1.ExternalPOSID = "POS1"
+	p2.ExternalPOSID, p2.Mode, p2.StaticQRData = "POS2", "static", staticQR
+	p3.ExternalPOSID = "POS3"
+	cfg.POS = []config.POS{p1, p2, p3}
+	h.cfg = cfg
+	for _, o := range opts {
+		o(h)
+	}
+	if h.ns != nil {
+		cfg.NATS.URL = h.ns.ClientURL()
+	}
+	h.start()
+	t.Cleanup(h.stop)
+	return h
+}
+
+func (h *harness) start() {
+	h.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	a, err := New(Options{Config: h.cfg, Token: secret.New(h.token), Backoff: 5 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(h.logBuf, &slog.HandlerOptions{Level: slog.LevelDebug})), HTTPListener: ln,
+		ShutdownGrace: 200 * time.Millisecond})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- a.Run(ctx) }()
+	select {
+	case <-a.Ready():
+	case err := <-errc:
+		cancel()
+		h.t.Fatalf("agent did not start: %v\nlog:\n%s", err, h.logBuf.String())
+	case <-time.After(wait):
+		cancel()
+		h.t.Fatal("agent not ready in time")
+	}
+	h.mu.Lock()
+	h.agent, h.cancel, h.errc = a, cancel, errc
+	h.mu.Unlock()
+	if h.nc == nil || h.nc.IsClosed() {
+		h.connectRegister()
+	}
+}
+
+func (h *harness) connectRegister() {
+	h.t.Helper()
+	nc, err := nats.Connect(h.agent.NATSURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.nc = nc
+	if h.rc, err = register.New(nc, h.cfg.NATS.SubjectPrefix, h.cfg.StoreID); err != nil {
+		h.t.Fatal(err)
+	}
+	_, err = nc.Subscribe(h.cfg.NATS.SubjectPrefix+"."+h.cfg.StoreID+".*.evt.>", func(m *nats.Msg) {
+		r := register.Received{Subject: m.Subject, MsgID: m.Header.Get(jetstream.MsgIDHeader), Raw: m.Data}
+		if err := json.Unmarshal(m.Data, &r.Event); err != nil {
+			h.t.Errorf("event not JSON: %s", m.Data)
+			return
+		}
+		h.evMu.Lock()
+		h.events = append(h.events, r)
+		h.evCond.Broadcast()
+		h.evMu.Unlock()
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// stop ends the agent (the embedded NATS with it) and waits.
+func (h *harness) stop() {
+	h.mu.Lock()
+	cancel, errc := h.cancel, h.errc
+	h.cancel, h.errc = nil, nil
+	h.mu.Unlock()
+	if cancel == nil {
+		return
+	}
+	cancel()
+	select {
+	case err := <-errc:
+		if err != nil {
+			h.t.Errorf("agent Run: %v", err)
+		}
+	case <-time.After(wait):
+		h.t.Error("agent did not stop in time")
+	}
+	if h.ns == nil && h.nc != nil {
+		h.nc.Close() // the embedded server went with the agent
+	}
+}
+
+func (h *harness) restart() {
+	h.stop()
+	h.start()
+}
+
+func (h *harness) send(pos, verb, payload string) uint64 {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	seq, err := h.rc.Send(ctx, pos, verb, []byte(payload))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return seq
+}
+
+// waitEvent waits for the n-th (1-based) event matching pred.
+func (h *harness) waitEvent(what string, pred func(register.Received) bool) register.Received {
+	h.t.Helper()
+	deadline := time.Now().Add(wait)
+	timer := time.AfterFunc(wait, func() { h.evMu.Lock(); h.evCond.Broadcast(); h.evMu.Unlock() })
+	defer timer.Stop()
+	h.evMu.Lock()
+	defer h.evMu.Unlock()
+	for {
+		for _, r := range h.events {
+			if pred(r) {
+				return r
+			}
+		}
+		if time.Now().After(deadline) {
+			var seen []string
+			for _, r := range h.events {
+				seen = append(seen, string(r.Raw))
+			}
+			h.t.Fatalf("no event %s within %s; seen:\n%s\nlog:\n%s", what, wait, strings.Join(seen, "\n"), h.logBuf.String())
+		}
+		h.evCond.Wait()
+	}
+}
+
+func (h *harness) waitSale(saleID, status string) register.Received {
+	h.t.Helper()
+	return h.waitEvent(saleID+" "+status, func(r register.Received) bool {
+		return r.Event.SaleID == saleID && r.Event.Status == status
+	})
+}
+
+func (h *harness) waitCmd(seq uint64, status string) register.Received {
+	h.t.Helper()
+	return h.waitEvent(fmt.Sprintf("cmd %d %s", seq, status), func(r register.Received) bool {
+		return r.CommandSeq() == seq && r.Event.Status == status
+	})
+}
+
+func (h *harness) eventsOf(saleID string) []register.Received {
+	h.evMu.Lock()
+	defer h.evMu.Unlock()
+	var out []register.Received
+	for _, r := range h.events {
+		if r.Event.SaleID == saleID {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// storedEvents reads every event kept in the events stream.
+func (h *harness) storedEvents() []register.Received {
+	h.t.Helper()
+	js, err := jetstream.New(h.nc)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	cons, err := js.OrderedConsumer(ctx, h.cfg.NATS.Streams.Events, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	st, err := js.Stream(ctx, h.cfg.NATS.Streams.Events)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var out []register.Received
+	for uint64(len(out)) < info.State.Msgs {
+		m, err := cons.Next(jetstream.FetchMaxWait(wait))
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		r := register.Received{Subject: m.Subject(), MsgID: m.Headers().Get(jetstream.MsgIDHeader), Raw: m.Data()}
+		_ = json.Unmarshal(m.Data(), &r.Event)
+		out = append(out, r)
+	}
+	return out
+}
+
+func (h *harness) status(pos string) session.StatusReply {
+	h.t.Helper()
+	m, err := h.nc.Request(h.cfg.NATS.SubjectPrefix+"."+h.cfg.StoreID+"."+pos+".status", nil, wait)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var st session.StatusReply
+	if err := json.Unmarshal(m.Data, &st); err != nil {
+		h.t.Fatalf("status %s: %v", m.Data, err)
+	}
+	return st
+}
+
+func (h *harness) get(path string) (int, string) {
+	h.t.Helper()
+	resp, err := http.Get("http://" + h.agent.HTTPAddr() + path)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	_, _ = fmt.Fprint(&b, readAll(resp))
+	return resp.StatusCode, b.String()
+}
+
+func readAll(resp *http.Response) string {
+	var sb strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := resp.Body.Read(buf)
+		sb.Write(buf[:n])
+		if err != nil {
+			return sb.String()
+		}
+	}
+}
+
+func (h *harness) apiCalls(method, pathPrefix string) int {
+	n := 0
+	for _, r := range h.sim.Requests() {
+		if r.Method == method && strings.HasPrefix(r.Path, pathPrefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func (h *harness) simWait(cond func() bool) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := h.sim.Wait(ctx, cond); err != nil {
+		h.t.Fatalf("simulator condition not reached: %v\nlog:\n%s", err, h.logBuf.String())
+	}
+}
+

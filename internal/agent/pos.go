@@ -1,0 +1,82 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/posagent/posagent/internal/config"
+	"github.com/posagent/posagent/internal/display"
+	"github.com/posagent/posagent/internal/events"
+	"github.com/posagent/posagent/internal/qrorder"
+	"github.com/posagent/posagent/internal/salestore"
+	"github.com/posagent/posagent/internal/session"
+)
+
+type posParts struct {
+	session *session.Session
+	screens *display.Controller
+	printer runner
+}
+
+// buildPOS makes one POS's display controller, printer and session.
+func (a *Agent) buildPOS(p *config.POS, api *qrorder.Client, store *salestore.Store, pub *events.Publisher) (*posParts, error) {
+	cfg := a.cfg
+	pos := p.ExternalPOSID
+	log := a.log.With("pos", pos)
+	var sinks []display.NamedSink
+	for i, d := range p.Displays {
+		ecc, err := display.ParseECC(d.ECC)
+		if err != nil {
+			return nil, fmt.Errorf("agent: pos %s displays[%d].ecc: %w", pos, i, err)
+		}
+		opt := display.RenderOptions{ECC: ecc}
+		var sink display.Sink
+		switch d.Type {
+		case "terminal":
+			t := display.NewTerminal(a.o.Terminal)
+			if a.o.PlainTerminal {
+				t = t.WithoutANSI()
+			}
+			sink = t
+		case "png":
+			sink = display.NewPNG(d.Path, d.Size, opt)
+		case "framebuffer":
+			sink = display.NewFramebuffer(d.Device, opt)
+		case "web":
+			sink = a.web.Sink(pos)
+		default:
+			return nil, fmt.Errorf("agent: pos %s displays[%d]: unknown type %q", pos, i, d.Type)
+		}
+		sinks = append(sinks, display.NamedSink{Type: d.Type, Sink: sink})
+	}
+	screens := display.NewController(display.ControllerConfig{
+		POS: pos, Sinks: sinks, ResultHold: p.ResultHold, Logger: log,
+		Idle:    display.Screen{State: display.StateIdle, POS: pos, StoreName: cfg.StoreName, Locale: cfg.Locale},
+		OnError: func(typ string, err error) { a.metrics.DisplayError(pos, typ) },
+	})
+	parts := &posParts{screens: screens}
+	deps := session.Deps{API: api, Store: store, Events: pub, Screens: screens, Metrics: a.metrics, Logger: a.log}
+	if p.Printer != nil {
+		pr, err := a.newPrinter(pos, p.Printer, pub)
+		if err != nil {
+			return nil, err
+		}
+		parts.printer = pr
+		deps.Printer = pr
+	}
+	parts.session = session.New(session.Config{
+		StoreID: cfg.StoreID, StoreName: cfg.StoreName, Locale: cfg.Locale, POS: pos,
+		Mode: qrorder.Mode(p.Mode), StaticQRData: p.StaticQRData, ExpirationTime: p.ExpirationTime,
+		ExternalReferencePrefix: p.ExternalReferencePrefix, MaxCommandAge: p.MaxCommandAge,
+		PollInterval: cfg.MercadoPago.PollInterval,
+	}, deps)
+	a.mu.Lock()
+	a.sessions[pos] = parts.session
+	a.mu.Unlock()
+	return parts, nil
+}
+
+// runner is a part with its own loop.
+type runner interface {
+	Run(ctx context.Context) error
+}

@@ -1,0 +1,232 @@
+package display
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"strings"
+
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/gofont/gobold"
+	"golang.org/x/image/font/gofont/goregular"
+	"golang.org/x/image/font/opentype"
+	"golang.org/x/image/math/fixed"
+)
+
+// Palette shared by every state; the web page's CSS uses the same values.
+var (
+	colorInk      = color.RGBA{0x1a, 0x1a, 0x1a, 0xff}
+	colorMuted    = color.RGBA{0x6b, 0x6b, 0x6b, 0xff}
+	colorAccent   = color.RGBA{0x00, 0x9e, 0xe3, 0xff} // Mercado Pago blue
+	colorPaper    = color.RGBA{0xff, 0xff, 0xff, 0xff}
+	colorPaid     = color.RGBA{0x00, 0xa6, 0x50, 0xff}
+	colorExpired  = color.RGBA{0xff, 0xb3, 0x00, 0xff}
+	colorCanceled = color.RGBA{0x5f, 0x63, 0x68, 0xff}
+	colorError    = color.RGBA{0xd3, 0x2f, 0x2f, 0xff}
+	colorRule     = color.RGBA{0xdd, 0xdd, 0xdd, 0xff}
+)
+
+// canvas is one rendering: the image plus the font faces made for it.
+// Faces are not safe for concurrent use, so each Render has its own.
+type canvas struct {
+	img     *image.RGBA
+	regular *opentype.Font
+	bold    *opentype.Font
+	faces   map[faceKey]font.Face
+}
+
+type faceKey struct {
+	bold bool
+	px   int
+}
+
+func newCanvas(size image.Point) (*canvas, error) {
+	regular, err := opentype.Parse(goregular.TTF)
+	if err != nil {
+		return nil, fmt.Errorf("bundled font goregular: %w", err)
+	}
+	bold, err := opentype.Parse(gobold.TTF)
+	if err != nil {
+		return nil, fmt.Errorf("bundled font gobold: %w", err)
+	}
+	return &canvas{
+		img:     image.NewRGBA(image.Rectangle{Max: size}),
+		regular: regular,
+		bold:    bold,
+		faces:   make(map[faceKey]font.Face),
+	}, nil
+}
+
+// minFontPx keeps the rasterizer away from degenerate sizes; text that
+// small is unreadable anyway but must not fail the render.
+const minFontPx = 4
+
+func (c *canvas) face(bold bool, px int) font.Face {
+	px = max(px, minFontPx)
+	k := faceKey{bold, px}
+	if f, ok := c.faces[k]; ok {
+		return f
+	}
+	src := c.regular
+	if bold {
+		src = c.bold
+	}
+	f, err := opentype.NewFace(src, &opentype.FaceOptions{Size: float64(px), DPI: 72, Hinting: font.HintingFull})
+	if err != nil {
+		// Only a bad size makes NewFace fail, and px is always >= minFontPx;
+		// fall back to the smallest face rather than fail a whole screen.
+		f, _ = opentype.NewFace(src, &opentype.FaceOptions{Size: minFontPx, DPI: 72})
+	}
+	c.faces[k] = f
+	return f
+}
+
+func (c *canvas) fill(r image.Rectangle, col color.Color) {
+	draw.Draw(c.img, r, image.NewUniform(col), image.Point{}, draw.Src)
+}
+
+func measure(f font.Face, s string) int {
+	return font.MeasureString(f, s).Ceil()
+}
+
+// fitWidth returns s, or s cut with an ellipsis, so that it is at most w
+// pixels wide in f.
+func fitWidth(f font.Face, s string, w int) string {
+	if measure(f, s) <= w {
+		return s
+	}
+	r := []rune(s)
+	lo, hi := 0, len(r) // the longest prefix that fits with "…" is in [lo, hi)
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if measure(f, string(r[:mid])+"…") <= w {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	if lo == 0 {
+		if measure(f, "…") <= w {
+			return "…"
+		}
+		return ""
+	}
+	return string(r[:lo]) + "…"
+}
+
+// span is one line of a text column: its size is a fraction of the column's
+// unit, its gap (above it) too.
+type span struct {
+	text  string
+	bold  bool
+	size  float64
+	gap   float64
+	color color.Color
+	whole bool // never cut (an amount): shrink as far as needed instead
+}
+
+type align int
+
+const (
+	alignCenter align = iota
+	alignLeft
+)
+
+// column draws spans stacked and centred vertically in r. Everything
+// shrinks together when the column is too tall; a line too wide first
+// shrinks alone (to 60 %) and is then cut with an ellipsis.
+func (c *canvas) column(r image.Rectangle, unit int, a align, spans []span) {
+	if r.Empty() {
+		return
+	}
+	height := func(scale float64) int {
+		h := 0
+		for _, s := range spans {
+			px := max(int(s.size*float64(unit)*scale), minFontPx)
+			h += int(s.gap*float64(unit)*scale) + px*5/4
+		}
+		return h
+	}
+	scale := 1.0
+	if h := height(1); h > r.Dy() && h > 0 {
+		scale = float64(r.Dy()) / float64(h)
+	}
+	y := r.Min.Y + (r.Dy()-height(scale))/2
+	for _, s := range spans {
+		px := max(int(s.size*float64(unit)*scale), minFontPx)
+		y += int(s.gap * float64(unit) * scale)
+		lineH := px * 5 / 4
+		if s.text != "" {
+			var f font.Face
+			text := s.text
+			if s.whole {
+				f = c.shrinkToFit(text, s.bold, px, r.Dx())
+			} else {
+				f, text = c.fitLine(text, s.bold, px, r.Dx())
+			}
+			c.drawText(f, text, r, y, lineH, a, s.color)
+		}
+		y += lineH
+	}
+}
+
+// fitLine picks the face and text for one line at most w wide.
+func (c *canvas) fitLine(text string, bold bool, px, w int) (font.Face, string) {
+	f := c.face(bold, px)
+	if tw := measure(f, text); tw > w && w > 0 {
+		shrunk := max(px*w/tw, px*3/5)
+		f = c.face(bold, shrunk)
+	}
+	return f, fitWidth(f, text, w)
+}
+
+// shrinkToFit returns the largest face, at most px, in which text is at
+// most w wide (or the smallest face there is).
+func (c *canvas) shrinkToFit(text string, bold bool, px, w int) font.Face {
+	f := c.face(bold, px)
+	for tw := measure(f, text); tw > w && px > minFontPx; tw = measure(f, text) {
+		px = max(min(px*w/tw, px-1), minFontPx)
+		f = c.face(bold, px)
+	}
+	return f
+}
+
+// drawText draws text vertically centred in the line box [top, top+lineH),
+// aligned within r's width.
+func (c *canvas) drawText(f font.Face, text string, r image.Rectangle, top, lineH int, a align, col color.Color) {
+	x := r.Min.X
+	if a == alignCenter {
+		x += (r.Dx() - measure(f, text)) / 2
+	}
+	m := f.Metrics()
+	baseline := top + (lineH-(m.Ascent+m.Descent).Ceil())/2 + m.Ascent.Ceil()
+	d := font.Drawer{Dst: c.img, Src: image.NewUniform(col), Face: f, Dot: fixed.P(x, baseline)}
+	d.DrawString(text)
+}
+
+// drawRight draws text ending at r's right edge.
+func (c *canvas) drawRight(f font.Face, text string, r image.Rectangle, top, lineH int, col color.Color) {
+	c.drawText(f, text, image.Rect(r.Max.X-measure(f, text), r.Min.Y, r.Max.X, r.Max.Y), top, lineH, alignLeft, col)
+}
+
+// wrapWords breaks text into at most maxLines lines no wider than w in f,
+// the last one cut with an ellipsis if the text does not fit.
+func wrapWords(f font.Face, text string, w, maxLines int) []string {
+	var lines []string
+	words := strings.Fields(text)
+	for len(words) > 0 && len(lines) < maxLines {
+		n := 1
+		for n < len(words) && measure(f, strings.Join(words[:n+1], " ")) <= w {
+			n++
+		}
+		line := strings.Join(words[:n], " ")
+		words = words[n:]
+		if len(lines) == maxLines-1 && len(words) > 0 {
+			line = strings.Join(append([]string{line}, words...), " ")
+			words = nil
+		}
+		lines = append(lines, fitWidth(f, line, w))
+	}
+	return lines
+}

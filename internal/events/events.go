@@ -1,0 +1,128 @@
+// Package events provides the events posagent tells the register
+// (CONTRACT.md section 3): their JSON shape, their subjects, their
+// Nats-Msg-Id, and a JetStream publisher that waits for the stream's
+// acknowledgement, so an event the agent has "sent" is stored.
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Event statuses.
+const (
+	Created   = "created"
+	Rejected  = "rejected"
+	Processed = "processed"
+	Expired   = "expired"
+	Canceled  = "canceled"
+	Refunded  = "refunded"
+	Failed    = "failed"
+	Printer   = "printer"
+)
+
+// TimeFormat is RFC 3339 UTC with milliseconds.
+const TimeFormat = "2006-01-02T15:04:05.000Z"
+
+// Error is what a rejected or failed event says went wrong.
+type Error struct {
+	Code    string `json:"code"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// Event is one message to the register. Fields that do not apply are
+// omitted from the JSON.
+type Event struct {
+	SaleID         string `json:"sale_id,omitempty"`
+	OrderID        string `json:"order_id,omitempty"`
+	Status         string `json:"status"`
+	StatusDetail   string `json:"status_detail,omitempty"`
+	Mode           string `json:"mode,omitempty"`
+	ExternalPOSID  string `json:"external_pos_id"`
+	TotalAmount    string `json:"total_amount,omitempty"`
+	QRData         string `json:"qr_data,omitempty"`
+	ExpiresAt      string `json:"expires_at,omitempty"` // created: when the order should expire (the API decides)
+	RefundID       string `json:"refund_id,omitempty"`
+	RefundedAmount string `json:"refunded_amount,omitempty"`
+	SaleStatus     string `json:"sale_status,omitempty"`
+	Error          *Error `json:"error,omitempty"`
+	Replay         bool   `json:"replay,omitempty"`
+	At             string `json:"at"`
+
+	// MsgID is the event's Nats-Msg-Id: its identity in the events stream.
+	MsgID string `json:"msg_id,omitempty"`
+	// Kind is the subject's last token when it is not Status ("printer").
+	Kind string `json:"-"`
+}
+
+// Stamp returns t formatted for At.
+func Stamp(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+// SaleMsgID is the id of a sale's created/processed/expired/canceled event.
+func SaleMsgID(store, pos, saleID, status string) string {
+	return store + "." + pos + "." + saleID + "." + status
+}
+
+// RefundMsgID is the id of a refunded event.
+func RefundMsgID(store, pos, saleID, refundID string) string {
+	return store + "." + pos + "." + saleID + ".refunded." + refundID
+}
+
+// CommandMsgID is the id of a rejected or failed event: one per command,
+// named by the command's stream sequence.
+func CommandMsgID(store, pos string, seq uint64, status string) string {
+	return store + "." + pos + ".cmd." + strconv.FormatUint(seq, 10) + "." + status
+}
+
+// PrinterMsgID is the id of a printer event.
+func PrinterMsgID(store, pos string, at time.Time) string {
+	return store + "." + pos + ".printer." + strconv.FormatInt(at.UnixMilli(), 10)
+}
+
+// Subject is where an event about pos is published.
+func Subject(prefix, store, pos, status string) string {
+	return prefix + "." + store + "." + pos + ".evt." + status
+}
+
+// Publisher publishes events to JetStream.
+type Publisher struct {
+	js     jetstream.JetStream
+	prefix string
+	store  string
+}
+
+// NewPublisher returns a publisher for one store's events.
+func NewPublisher(js jetstream.JetStream, prefix, store string) *Publisher {
+	return &Publisher{js: js, prefix: prefix, store: store}
+}
+
+// Publish sends ev with its MsgID and waits for the stream to store it (or
+// to say it already has it).
+func (p *Publisher) Publish(ctx context.Context, ev Event) error {
+	if ev.MsgID == "" {
+		return fmt.Errorf("events: %s event for %s without a message id", ev.Status, ev.ExternalPOSID)
+	}
+	wire := ev
+	wire.MsgID = ""
+	data, err := json.Marshal(wire)
+	if err != nil {
+		return fmt.Errorf("events: encode: %w", err)
+	}
+	kind := ev.Kind
+	if kind == "" {
+		kind = ev.Status
+	}
+	msg := &nats.Msg{Subject: Subject(p.prefix, p.store, ev.ExternalPOSID, kind), Data: data, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, ev.MsgID)
+	if _, err := p.js.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("events: publish %s: %w", msg.Subject, err)
+	}
+	return nil
+}

@@ -1,0 +1,207 @@
+package intake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/posagent/posagent/internal/session"
+)
+
+// Handler runs one command to its recorded outcome; an error means "do
+// not acknowledge, deliver it again".
+type Handler interface {
+	Handle(ctx context.Context, d session.Delivery) error
+}
+
+// AckWait is how long the server waits for an acknowledgement before it
+// redelivers; long API retries are kept alive with in-progress acks.
+const AckWait = 30 * time.Second
+
+// Consumer feeds one POS's commands to its handler, one at a time.
+type Consumer struct {
+	js      jetstream.JetStream
+	streams Streams
+	store   string
+	pos     string
+	h       Handler
+	log     *slog.Logger
+	running atomic.Bool
+
+	// Grace is how long a command being handled when Run's context ends may
+	// still run (its API calls finish); 0 stops it at once.
+	Grace time.Duration
+}
+
+// NewConsumer returns a consumer for pos's commands.
+func NewConsumer(js jetstream.JetStream, s Streams, store, pos string, h Handler, log *slog.Logger) *Consumer {
+	return &Consumer{js: js, streams: s, store: store, pos: pos, h: h, log: log.With("pos", pos)}
+}
+
+// Name is the durable consumer's name.
+func (c *Consumer) Name() string { return "posagent_" + c.store + "_" + c.pos }
+
+// Running reports whether the consumer is fetching commands.
+func (c *Consumer) Running() bool { return c.running.Load() }
+
+// Setup creates or updates the durable consumer; Run calls it, and the
+// agent calls it before reporting ready.
+func (c *Consumer) Setup(ctx context.Context) (jetstream.Consumer, error) {
+	cons, err := c.js.CreateOrUpdateConsumer(ctx, c.streams.Commands, jetstream.ConsumerConfig{
+		Durable:       c.Name(),
+		Description:   "posagent commands of POS " + c.pos,
+		FilterSubject: c.streams.CommandFilter(c.store, c.pos),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: 1,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("intake: consumer %s: %w", c.Name(), err)
+	}
+	return cons, nil
+}
+
+// Run fetches and handles commands until ctx ends. Connection trouble is
+// logged and waited out; it never ends Run.
+func (c *Consumer) Run(ctx context.Context) error {
+	defer c.running.Store(false)
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := c.consume(ctx)
+		c.running.Store(false)
+		if ctx.Err() != nil {
+			break
+		}
+		c.log.Warn("command consumer interrupted; restarting", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+	return nil
+}
+
+// fetchWait bounds one pull request: an idle consumer asks again this
+// often, so a request lost with a connection is replaced quickly.
+const fetchWait = 5 * time.Second
+
+// consume pulls one command at a time (the consumer allows one
+// unacknowledged command anyway) and handles it. Plain pull requests are
+// used rather than the continuous Messages iterator: each is simple to
+// reason about across reconnects, and a command never waits behind a
+// stalled request for more than fetchWait.
+func (c *Consumer) consume(ctx context.Context) error {
+	cons, err := c.Setup(ctx)
+	if err != nil {
+		return err
+	}
+	c.running.Store(true)
+	for {
+		fctx, cancel := context.WithTimeout(ctx, fetchWait)
+		batch, err := cons.Fetch(1, jetstream.FetchContext(fctx))
+		if err != nil {
+			cancel()
+			if ctx.Err() != nil {
+				return err
+			}
+			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
+				return err // Run sets it up again
+			}
+			// NATS away: the connection reconnects by itself.
+			c.log.Debug("fetch failed; asking again", "err", err)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
+		}
+		for msg := range batch.Messages() {
+			c.handle(ctx, msg)
+		}
+		cancel()
+		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
+			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
+				return err
+			}
+			c.log.Debug("fetch ended", "err", err)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
+	md, err := msg.Metadata()
+	if err != nil {
+		c.log.Error("command without JetStream metadata; terminated", "subject", msg.Subject(), "err", err)
+		_ = msg.TermWithReason("no metadata")
+		return
+	}
+	prefix := c.streams.Prefix + "." + c.store + "." + c.pos + ".cmd."
+	d := session.Delivery{
+		Verb:         strings.TrimPrefix(msg.Subject(), prefix),
+		Payload:      msg.Data(),
+		Seq:          md.Sequence.Stream,
+		Timestamp:    md.Timestamp,
+		NumDelivered: md.NumDelivered,
+	}
+	hctx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stopGrace := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(c.Grace, cancelWork)
+		context.AfterFunc(hctx, func() { t.Stop() })
+	})
+	defer stopGrace()
+	stop := keepAlive(msg)
+	herr := c.h.Handle(hctx, d)
+	stop()
+	if herr != nil {
+		if hctx.Err() != nil {
+			// Shutting down: hand it back now so a restart gets it at once.
+			_ = msg.Nak()
+			return
+		}
+		c.log.Warn("command not completed; it will be delivered again", "seq", d.Seq, "verb", d.Verb, "err", herr)
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := msg.DoubleAck(actx); err != nil {
+		// The outcome is recorded: a redelivery replays it, never redoes it.
+		c.log.Warn("ack not confirmed; a redelivery will replay the outcome", "seq", d.Seq, "err", err)
+	}
+}
+
+// keepAlive sends in-progress acks while a command is being handled, so a
+// long API retry does not trigger a redelivery.
+func keepAlive(msg jetstream.Msg) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}

@@ -1,0 +1,106 @@
+// Package metrics provides posagent's Prometheus metrics (prefix
+// posagent_, CONTRACT.md section 6) on a registry of its own, with the
+// small methods the session, the Orders API client, the displays and the
+// printers report through.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds every series.
+type Metrics struct {
+	reg            *prometheus.Registry
+	commands       *prometheus.CounterVec
+	apiDuration    *prometheus.HistogramVec
+	apiRetries     *prometheus.CounterVec
+	ordersOpen     *prometheus.GaugeVec
+	printerErrors  *prometheus.CounterVec
+	displayErrors  *prometheus.CounterVec
+	natsConnected  prometheus.Gauge
+	natsReconnects prometheus.Counter
+	eventsFailed   prometheus.Counter
+}
+
+// New registers the series on a new registry, with the Go runtime and
+// process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posagent_commands_total",
+			Help: "Register commands by POS, command and outcome (the event status emitted, or replayed/shown/stale_dropped)."},
+			[]string{"pos", "command", "outcome"}),
+		apiDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "posagent_api_request_duration_seconds",
+			Help:    "Orders API attempts by endpoint and HTTP status (\"error\" when no answer came).",
+			Buckets: []float64{.025, .05, .1, .2, .4, .8, 1.6, 3.2, 6.4, 12.8}},
+			[]string{"endpoint", "code"}),
+		apiRetries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posagent_api_retries_total",
+			Help: "Orders API attempts retried after a network error, 429 or 5xx."}, []string{"endpoint"}),
+		ordersOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "posagent_orders_open",
+			Help: "Orders awaiting payment, by POS (0 or 1)."}, []string{"pos"}),
+		printerErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posagent_printer_errors_total",
+			Help: "Printer problems by POS and status (offline, paper_out, cover_open, paper_near_end, write_error)."},
+			[]string{"pos", "status"}),
+		displayErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posagent_display_errors_total",
+			Help: "Customer display adapter failures by POS and display type."}, []string{"pos", "type"}),
+		natsConnected: prometheus.NewGauge(prometheus.GaugeOpts{Name: "posagent_nats_connected",
+			Help: "1 while the agent is connected to NATS."}),
+		natsReconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "posagent_nats_reconnects_total",
+			Help: "Reconnections to NATS."}),
+		eventsFailed: prometheus.NewCounter(prometheus.CounterOpts{Name: "posagent_event_publish_failures_total",
+			Help: "Events whose publication failed and was retried."}),
+	}
+	m.reg.MustRegister(m.commands, m.apiDuration, m.apiRetries, m.ordersOpen, m.printerErrors, m.displayErrors,
+		m.natsConnected, m.natsReconnects, m.eventsFailed,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves /metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Registry is the registry, for tests and extra collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Command counts a command's outcome.
+func (m *Metrics) Command(pos, verb, outcome string) {
+	m.commands.WithLabelValues(pos, verb, outcome).Inc()
+}
+
+// OrdersOpen sets the open orders of a POS.
+func (m *Metrics) OrdersOpen(pos string, n int) { m.ordersOpen.WithLabelValues(pos).Set(float64(n)) }
+
+// ObserveRequest records one Orders API attempt.
+func (m *Metrics) ObserveRequest(endpoint, code string, d time.Duration) {
+	m.apiDuration.WithLabelValues(endpoint, code).Observe(d.Seconds())
+}
+
+// ObserveRetry counts a retried attempt.
+func (m *Metrics) ObserveRetry(endpoint string) { m.apiRetries.WithLabelValues(endpoint).Inc() }
+
+// PrinterError counts a printer problem.
+func (m *Metrics) PrinterError(pos, status string) {
+	m.printerErrors.WithLabelValues(pos, status).Inc()
+}
+
+// DisplayError counts a display adapter failure.
+func (m *Metrics) DisplayError(pos, typ string) { m.displayErrors.WithLabelValues(pos, typ).Inc() }
+
+// NATSConnected sets the connection gauge.
+func (m *Metrics) NATSConnected(up bool) {
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.natsConnected.Set(v)
+}
+
+// NATSReconnected counts a reconnection.
+func (m *Metrics) NATSReconnected() { m.natsReconnects.Inc() }

@@ -1,0 +1,168 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/posagent/posagent/internal/command"
+	"github.com/posagent/posagent/internal/events"
+	"github.com/posagent/posagent/internal/money"
+	"github.com/posagent/posagent/internal/qrorder"
+)
+
+func (s *Session) unknownSale(ctx context.Context, d Delivery, saleID string) error {
+	return s.reject(ctx, d, &command.Rejection{Code: command.CodeUnknownSale, Field: "sale_id", SaleID: saleID,
+		Message: "no sale with this sale_id on this POS (or it is older than sale_retention)"}, "")
+}
+
+func (s *Session) invalidState(ctx context.Context, d Delivery, rec *saleRecord, what string) error {
+	return s.reject(ctx, d, &command.Rejection{Code: command.CodeInvalidState, SaleID: rec.SaleID,
+		Message: fmt.Sprintf("%s: the sale is %s", what, rec.saleStatus())}, rec.saleStatus())
+}
+
+func (s *Session) handleCancel(ctx context.Context, d Delivery, c command.Cancel) error {
+	rec, err := s.getSale(ctx, c.SaleID)
+	if err != nil {
+		return err
+	}
+	if rec == nil {
+		return s.unknownSale(ctx, d, c.SaleID)
+	}
+	if rec.State != stateAwaiting {
+		return s.invalidState(ctx, d, rec, "only an unpaid order can be canceled")
+	}
+	if s.active != nil && s.active.SaleID == rec.SaleID {
+		rec = s.active
+	}
+	o, err := s.cancelOrder(ctx, rec)
+	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		if apiErr, ok := qrorder.AsAPIError(err); ok && !apiErr.Retryable() {
+			return s.reject(ctx, d, &command.Rejection{Code: apiErr.Code, SaleID: rec.SaleID, Message: apiErr.Error()}, rec.saleStatus())
+		}
+		// The sale stays as it is; resending the cancel retries it with
+		// the same key.
+		_, ferr := s.fail(ctx, d, string(command.VerbCancel), rec.SaleID, command.CodeAPIUnavailable, err.Error())
+		return ferr
+	}
+	if err := s.finish(ctx, rec, o, ""); err != nil {
+		return err
+	}
+	s.count(string(command.VerbCancel), finalStatus(o))
+	return nil
+}
+
+func (s *Session) handleRefund(ctx context.Context, d Delivery, c command.Refund) error {
+	rec, err := s.getSale(ctx, c.SaleID)
+	if err != nil {
+		return err
+	}
+	if rec == nil {
+		return s.unknownSale(ctx, d, c.SaleID)
+	}
+	if done, ok := rec.Refunds[c.RefundID]; ok {
+		return s.replay(ctx, d, string(command.VerbRefund), done.Event, done.CmdSeq)
+	}
+	if rec.State != stateProcessed && rec.State != stateRefunded {
+		return s.invalidState(ctx, d, rec, "only a paid sale can be refunded")
+	}
+	total := rec.Request.TotalAmount
+	refunded := refundedSoFar(rec)
+	rest := total - refunded
+	if rest <= 0 {
+		return s.invalidState(ctx, d, rec, "the sale is already refunded in full")
+	}
+	var req *qrorder.RefundRequest
+	if c.Amount != nil {
+		if *c.Amount > rest {
+			return s.reject(ctx, d, &command.Rejection{Code: qrorder.CodeValue, Field: "amount", SaleID: rec.SaleID,
+				Message: fmt.Sprintf("%s exceeds what is left to refund (%s of %s)", c.Amount.String(), rest, total)}, rec.saleStatus())
+		}
+		if rec.PaymentID == "" {
+			return s.invalidState(ctx, d, rec, "the order has no payment id to refund partially")
+		}
+		req = &qrorder.RefundRequest{Transactions: []qrorder.RefundTransaction{{ID: rec.PaymentID, Amount: *c.Amount}}}
+	}
+	key := qrorder.SaleRefundKey(s.cfg.POS, rec.SaleID, c.RefundID)
+	o, err := s.d.API.Refund(ctx, key, rec.OrderID, req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		if apiErr, ok := qrorder.AsAPIError(err); ok && !apiErr.Retryable() {
+			return s.reject(ctx, d, &command.Rejection{Code: apiErr.Code, SaleID: rec.SaleID, Message: apiErr.Error()}, rec.saleStatus())
+		}
+		var fe *qrorder.FieldError
+		if errors.As(err, &fe) {
+			return s.reject(ctx, d, &command.Rejection{Code: fe.Code, SaleID: rec.SaleID, Message: fe.Error()}, rec.saleStatus())
+		}
+		_, ferr := s.fail(ctx, d, string(command.VerbRefund), rec.SaleID, command.CodeAPIUnavailable, err.Error())
+		return ferr
+	}
+	// The API's own refunds list is the truth when it has one; otherwise
+	// add up what was asked.
+	now := o.RefundedCents()
+	if now == 0 {
+		now = total
+		if c.Amount != nil {
+			now = refunded + *c.Amount
+		}
+	}
+	detail := "partially_refunded"
+	if o.Status == qrorder.StatusRefunded || now >= total {
+		detail = "refunded"
+	}
+	ev := s.newEvent(events.Refunded, rec.SaleID)
+	ev.OrderID, ev.Mode, ev.TotalAmount = rec.OrderID, string(rec.Request.Config.QR.Mode), total.String()
+	ev.StatusDetail, ev.RefundID, ev.RefundedAmount = detail, c.RefundID, now.String()
+	ev.MsgID = events.RefundMsgID(s.cfg.StoreID, s.cfg.POS, rec.SaleID, c.RefundID)
+	if err := s.publish(ctx, ev); err != nil {
+		return err
+	}
+	if rec.Refunds == nil {
+		rec.Refunds = map[string]refundRec{}
+	}
+	rec.Refunds[c.RefundID] = refundRec{CmdSeq: d.Seq, Event: ev}
+	rec.State, rec.LastEvent = stateRefunded, ev
+	if err := s.putSale(ctx, rec); err != nil {
+		return err
+	}
+	s.count(string(command.VerbRefund), events.Refunded)
+	s.log.Info("refunded", "sale_id", rec.SaleID, "order_id", rec.OrderID, "refund_id", c.RefundID, "refunded_amount", ev.RefundedAmount)
+	return nil
+}
+
+// refundedSoFar is the running refunded total recorded for rec.
+func refundedSoFar(rec *saleRecord) money.Cents {
+	var best money.Cents
+	for _, r := range rec.Refunds {
+		if c, err := money.Parse(r.Event.RefundedAmount); err == nil && c > best {
+			best = c
+		}
+	}
+	return best
+}
+
+func (s *Session) handleDisplay(ctx context.Context, d Delivery, c command.Display) error {
+	if s.stale(d) {
+		s.count(string(command.VerbDisplay), "stale_dropped")
+		s.log.Info("stale display command dropped", "seq", d.Seq)
+		return nil
+	}
+	if s.active != nil {
+		return s.reject(ctx, d, &command.Rejection{Code: command.CodeInvalidState, SaleID: s.active.SaleID,
+			Message: "a QR awaits payment on this POS; the display keeps showing it"}, events.Created)
+	}
+	if c.Empty() {
+		s.cart = nil
+		s.showIdle()
+	} else {
+		s.cart = &c
+		s.showCart(c)
+	}
+	s.count(string(command.VerbDisplay), "shown")
+	return nil
+}

@@ -1,0 +1,105 @@
+package session
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/posagent/posagent/internal/events"
+	"github.com/posagent/posagent/internal/qrorder"
+)
+
+// Sale record states.
+const (
+	stateCreating  = "creating"         // create sent (or about to be); its command is not acked yet
+	stateAwaiting  = "awaiting_payment" // order created, customer may pay
+	stateProcessed = "processed"
+	stateExpired   = "expired"
+	stateCanceled  = "canceled"
+	stateRefunded  = "refunded"
+	stateFailed    = "failed"
+)
+
+// saleRecord is everything the agent must remember about one sale.
+type saleRecord struct {
+	SaleID      string                `json:"sale_id"`
+	Fingerprint string                `json:"fingerprint"`
+	CmdSeq      uint64                `json:"cmd_seq"` // the command whose outcome LastEvent is
+	State       string                `json:"state"`
+	Request     qrorder.CreateRequest `json:"request"` // sent again, byte for byte, on every retry of the create
+	OrderID     string                `json:"order_id,omitempty"`
+	PaymentID   string                `json:"payment_id,omitempty"`
+	QRData      string                `json:"qr_data,omitempty"` // what the customer scans
+	ExpiresAt   time.Time             `json:"expires_at,omitzero"`
+	Orphan      bool                  `json:"orphan,omitempty"` // the create ran out of budget: resolving in the background
+	Refunds     map[string]refundRec  `json:"refunds,omitempty"`
+	LastEvent   events.Event          `json:"last_event"`
+	UpdatedAt   time.Time             `json:"updated_at"`
+}
+
+type refundRec struct {
+	CmdSeq uint64       `json:"cmd_seq"`
+	Event  events.Event `json:"event"`
+}
+
+// posRecord is a POS's open work.
+type posRecord struct {
+	Active  string   `json:"active,omitempty"`  // sale creating or awaiting payment
+	Orphans []string `json:"orphans,omitempty"` // sales whose create is being resolved
+}
+
+// saleStatus is the sale's status as an event status, for sale_status.
+func (r *saleRecord) saleStatus() string {
+	switch r.State {
+	case stateAwaiting, stateCreating:
+		return events.Created
+	case stateFailed:
+		return events.Failed
+	}
+	return r.State
+}
+
+func (s *Session) saleKey(saleID string) string { return "sale." + s.cfg.POS + "." + saleID }
+func (s *Session) posKey() string               { return "pos." + s.cfg.POS }
+func (s *Session) staleKey(seq uint64) string {
+	return "stale." + s.cfg.POS + "." + strconv.FormatUint(seq, 10)
+}
+
+func (s *Session) getSale(ctx context.Context, saleID string) (*saleRecord, error) {
+	var r saleRecord
+	ok, err := s.d.Store.Get(ctx, s.saleKey(saleID), &r)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &r, nil
+}
+
+func (s *Session) putSale(ctx context.Context, r *saleRecord) error {
+	r.UpdatedAt = s.d.Now().UTC()
+	return s.d.Store.Put(ctx, s.saleKey(r.SaleID), r)
+}
+
+// setPOS writes the POS record after fn changed a copy of it; the
+// in-memory record changes only once the write succeeded.
+func (s *Session) setPOS(ctx context.Context, fn func(*posRecord)) error {
+	next := posRecord{Active: s.posRec.Active, Orphans: slices.Clone(s.posRec.Orphans)}
+	fn(&next)
+	if next.Active == s.posRec.Active && slices.Equal(next.Orphans, s.posRec.Orphans) {
+		return nil
+	}
+	if err := s.d.Store.Put(ctx, s.posKey(), &next); err != nil {
+		return err
+	}
+	orphansChanged := !slices.Equal(next.Orphans, s.posRec.Orphans)
+	s.posRec = next
+	if orphansChanged {
+		close(s.orphansCh)
+		s.orphansCh = make(chan struct{})
+	}
+	return nil
+}
+
+func removeString(list []string, v string) []string {
+	return slices.DeleteFunc(list, func(x string) bool { return x == v })
+}

@@ -1,0 +1,197 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/posagent/posagent/internal/events"
+	"github.com/posagent/posagent/internal/qrorder"
+)
+
+// finalStatus maps a final order status to the sale's event status.
+func finalStatus(o *qrorder.Order) string {
+	switch {
+	case o.Status.Paid():
+		return events.Processed
+	case o.Status == qrorder.StatusExpired:
+		return events.Expired
+	case o.Status == qrorder.StatusCanceled:
+		return events.Canceled
+	}
+	return ""
+}
+
+// finish records that the API says rec's order is over (paid, expired or
+// canceled) and tells the register and the customer. detail overrides the
+// order's status_detail (orphan_canceled).
+func (s *Session) finish(ctx context.Context, rec *saleRecord, o *qrorder.Order, detail string) error {
+	status := finalStatus(o)
+	if status == "" {
+		return errors.New("session: finish on a non-final order status " + string(o.Status))
+	}
+	ev := s.newEvent(status, rec.SaleID)
+	ev.OrderID, ev.Mode, ev.TotalAmount = o.ID, string(rec.Request.Config.QR.Mode), rec.Request.TotalAmount.String()
+	ev.StatusDetail = o.StatusDetail
+	if status == events.Processed && o.Status == qrorder.StatusProcessed && ev.StatusDetail == "" {
+		ev.StatusDetail = "accredited"
+	}
+	if detail != "" {
+		ev.StatusDetail = detail
+	}
+	if ev.StatusDetail == "" {
+		ev.StatusDetail = status
+	}
+	ev.MsgID = events.SaleMsgID(s.cfg.StoreID, s.cfg.POS, rec.SaleID, status)
+	if err := s.publish(ctx, ev); err != nil {
+		return err
+	}
+	rec.State, rec.LastEvent, rec.Orphan = status, ev, false
+	if rec.OrderID == "" {
+		rec.OrderID = o.ID
+	}
+	if rec.PaymentID == "" {
+		rec.PaymentID = o.PaymentID()
+	}
+	if err := s.putSale(ctx, rec); err != nil {
+		return err
+	}
+	wasActive := s.active != nil && s.active.SaleID == rec.SaleID
+	if wasActive {
+		s.active = nil
+		s.stopPoller()
+		s.showResult(rec, status)
+	}
+	s.log.Info("order final", "sale_id", rec.SaleID, "order_id", o.ID, "status", status, "status_detail", ev.StatusDetail)
+	return s.setPOS(ctx, func(p *posRecord) {
+		if p.Active == rec.SaleID {
+			p.Active = ""
+		}
+		p.Orphans = removeString(p.Orphans, rec.SaleID)
+	})
+}
+
+// cancelOrder cancels rec's order and returns the order as it now is: a
+// cancel refused because the order moved on is answered by reading it.
+func (s *Session) cancelOrder(ctx context.Context, rec *saleRecord) (*qrorder.Order, error) {
+	o, err := s.d.API.Cancel(ctx, qrorder.SaleKey(s.cfg.POS, rec.SaleID, qrorder.OpCancel), rec.OrderID)
+	if err == nil {
+		if !o.Status.Final() {
+			// Any 2xx to a cancel is success, whatever status it echoes.
+			o.Status = qrorder.StatusCanceled
+		}
+		return o, nil
+	}
+	if apiErr, ok := qrorder.AsAPIError(err); ok && !apiErr.Retryable() && !apiErr.Unauthorized() {
+		got, gerr := s.d.API.Get(ctx, rec.OrderID)
+		if gerr != nil {
+			return nil, gerr
+		}
+		if got.Status.Final() {
+			return got, nil
+		}
+	}
+	return nil, err
+}
+
+// supersede ends the active sale before a new one: a POS has at most one
+// open order. The old sale's final event comes first.
+func (s *Session) supersede(ctx context.Context) error {
+	old := s.active
+	s.log.Info("new sale cancels the open order first", "sale_id", old.SaleID, "order_id", old.OrderID)
+	o, err := s.cancelOrder(ctx, old)
+	if err != nil {
+		return err
+	}
+	return s.finish(ctx, old, o, "")
+}
+
+// poller follows one open order.
+type poller struct {
+	orderID string
+	saleID  string
+	poke    chan struct{}
+	cancel  context.CancelFunc
+}
+
+func (s *Session) startPoller(rec *saleRecord) {
+	s.stopPoller()
+	ctx, cancel := context.WithCancel(s.ctx)
+	p := &poller{orderID: rec.OrderID, saleID: rec.SaleID, poke: make(chan struct{}, 1), cancel: cancel}
+	s.poller = p
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		s.poll(ctx, p, rec.ExpiresAt)
+	}()
+}
+
+func (s *Session) stopPoller() {
+	if s.poller != nil {
+		s.poller.cancel()
+		s.poller = nil
+	}
+}
+
+// maxPollInterval caps the polling interval after errors, and is the
+// interval once an order is well past its expected expiry (the API, not
+// the local clock, says when it expired).
+const maxPollInterval = 30 * time.Second
+
+// poll asks the API about the order until it is final. It is not bounded
+// by the retry budget: while the customer may pay, the agent keeps asking.
+func (s *Session) poll(ctx context.Context, p *poller, expiresAt time.Time) {
+	interval := s.cfg.PollInterval
+	t := time.NewTimer(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-p.poke:
+		}
+		o, err := s.d.API.Get(ctx, p.orderID)
+		next := s.cfg.PollInterval
+		if !expiresAt.IsZero() && s.d.Now().After(expiresAt.Add(2*time.Minute)) {
+			next = max(next, maxPollInterval)
+		}
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return
+			}
+			interval = min(interval*2, maxPollInterval)
+			next = interval
+			s.log.Warn("polling the order failed", "order_id", p.orderID, "err", err, "next", next)
+		case o.Status.Final():
+			if s.applyFinal(ctx, p, o) {
+				return
+			}
+			next = s.cfg.PollInterval
+		default:
+			interval = s.cfg.PollInterval
+			if !o.Status.Known() {
+				s.log.Warn("order in a status the agent does not know; not treated as paid", "order_id", p.orderID, "status", o.Status)
+			}
+		}
+		t.Reset(next)
+	}
+}
+
+// applyFinal records a final status found by the poller; it reports
+// whether the poller is done.
+func (s *Session) applyFinal(ctx context.Context, p *poller, o *qrorder.Order) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer s.updateSnapshot()
+	if ctx.Err() != nil || s.active == nil || s.active.SaleID != p.saleID {
+		return true // a command finished it meanwhile
+	}
+	// finish stops this poller: record with the session's context.
+	if err := s.finish(s.ctx, s.active, o, ""); err != nil {
+		s.log.Warn("recording the final status failed; will retry", "order_id", p.orderID, "err", err)
+		return false
+	}
+	return true
+}
