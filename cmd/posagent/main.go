@@ -102,6 +102,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "order":
 		return cmdOrder(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
+		if len(rest) > 0 {
+			fmt.Fprintln(stderr, "usage: posagent version")
+			return usagef("version takes no arguments, got %q", rest)
+		}
 		fmt.Fprintln(stdout, versionLine())
 		return nil
 	case "help", "-h", "-help", "--help":

@@ -14,6 +14,7 @@ import (
 	"github.com/posagent/posagent/internal/display"
 	"github.com/posagent/posagent/internal/money"
 	"github.com/posagent/posagent/internal/qrorder"
+	"github.com/posagent/posagent/internal/version"
 )
 
 // cmdOrder talks to the Orders API directly, for store IT to check a token
@@ -25,62 +26,105 @@ func cmdOrder(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sub, rest := args[0], args[1:]
 	fs := newFlags("order "+sub, stderr)
 	cfgPath := fs.String("config", defaultConfig, "configuration file")
-	var posID, amount, saleID, mode, refundID *string
+	var posID, amount, saleID, mode, refundID string
 	positional := 1
 	switch sub {
 	case "create":
-		posID = fs.String("pos", "", "external_pos_id (required when the config has several POS)")
-		amount = fs.String("amount", "", "total amount, e.g. 12.50 (required)")
-		saleID = fs.String("sale-id", "", "sale id (external_reference suffix); generated when empty")
-		mode = fs.String("mode", "", "static, dynamic or hybrid (default: the POS's)")
+		fs.StringVar(&posID, "pos", "", "external_pos_id (required when the config has several POS)")
+		fs.StringVar(&amount, "amount", "", "total amount, e.g. 12.50 (required)")
+		fs.StringVar(&saleID, "sale-id", "", "sale id (external_reference suffix); generated when empty")
+		fs.StringVar(&mode, "mode", "", "static, dynamic or hybrid (default: the POS's)")
 		positional = 0
 	case "get", "cancel":
 	case "refund":
-		amount = fs.String("amount", "", "partial refund amount (needs -refund-id); none refunds in full")
-		refundID = fs.String("refund-id", "", "partial refund id (1-64 of A-Za-z0-9-_)")
+		fs.StringVar(&amount, "amount", "", "partial refund amount (needs -refund-id); none refunds in full")
+		fs.StringVar(&refundID, "refund-id", "", "partial refund id (1-64 of A-Za-z0-9-_)")
 	default:
 		return usagef("order: unknown subcommand %q: want create, get, cancel or refund", sub)
 	}
 	if err := parseFlags(fs, rest, positional); err != nil {
 		return err
 	}
+	// The command line is checked before the config and the token are
+	// looked at, so a typo is reported as what it is.
+	var total money.Cents
+	switch sub {
+	case "create":
+		if amount == "" {
+			return usagef("order create: -amount is required")
+		}
+		var err error
+		if total, err = money.ParsePositive(amount); err != nil {
+			return usagef("-amount %q: %v", amount, err)
+		}
+		if saleID != "" && !qrorder.ValidReference(saleID, qrorder.MaxExternalReference) {
+			return usagef("-sale-id %q: must be 1-64 characters of A-Z a-z 0-9 - _", saleID)
+		}
+		if mode != "" && !qrorder.Mode(mode).Valid() {
+			return usagef("-mode: must be static, dynamic or hybrid, got %q", mode)
+		}
+	case "refund":
+		if amount != "" {
+			if refundID == "" {
+				return usagef("order refund: -amount needs -refund-id (it tells partial refunds apart)")
+			}
+			var err error
+			if total, err = money.ParsePositive(amount); err != nil {
+				return usagef("-amount %q: %v", amount, err)
+			}
+		}
+		if refundID != "" && !qrorder.ValidReference(refundID, 64) {
+			return usagef("-refund-id %q: must be 1-64 characters of A-Z a-z 0-9 - _", refundID)
+		}
+	}
+	if sub != "create" && fs.Arg(0) == "" {
+		return usagef("order %s: the order id is empty", sub)
+	}
 	cfg, err := loadConfig(*cfgPath, stderr)
 	if err != nil {
 		return err
+	}
+	var pos *config.POS
+	if sub == "create" {
+		if pos, err = findPOS(cfg, posID); err != nil {
+			return err
+		}
 	}
 	tok, _, err := accessToken(cfg)
 	if err != nil {
 		return err
 	}
 	client, err := qrorder.New(qrorder.Options{BaseURL: cfg.MercadoPago.BaseURL, Token: tok,
-		RequestTimeout: cfg.MercadoPago.RequestTimeout, RetryBudget: cfg.MercadoPago.RetryBudget})
+		RequestTimeout: cfg.MercadoPago.RequestTimeout, RetryBudget: cfg.MercadoPago.RetryBudget,
+		UserAgent: "posagent/" + version.Version()})
 	if err != nil {
 		return usageError{err}
 	}
 	var order *qrorder.Order
 	switch sub {
 	case "create":
-		order, err = orderCreate(ctx, client, cfg, *posID, *amount, *saleID, *mode, stderr)
+		order, err = orderCreate(ctx, client, pos, total, saleID, mode, stderr)
 	case "get":
 		order, err = client.Get(ctx, fs.Arg(0))
 	case "cancel":
 		order, err = orderCancel(ctx, client, fs.Arg(0))
 	case "refund":
-		order, err = orderRefund(ctx, client, fs.Arg(0), *amount, *refundID)
+		order, err = orderRefund(ctx, client, fs.Arg(0), total, refundID)
 	}
 	if err != nil {
 		return apiFailure(err)
 	}
-	b, _ := json.MarshalIndent(order, "", "  ")
+	b, err := json.MarshalIndent(order, "", "  ")
+	if err != nil {
+		return err
+	}
 	fmt.Fprintln(stdout, string(b))
-	if sub == "create" && order.QRData() != "" {
-		if isTerminal(stderr) {
-			// Dark modules are the glyphs: black on white whatever the
-			// terminal's colours.
-			if lines, err := display.TerminalQR(order.QRData(), qrcode.Low, 2); err == nil {
-				for _, l := range lines {
-					fmt.Fprintf(stderr, "\x1b[30;107m%s\x1b[0m\n", l)
-				}
+	if sub == "create" && order.QRData() != "" && isTerminal(stderr) {
+		// Dark modules are the glyphs: black on white whatever the
+		// terminal's colours.
+		if lines, err := display.TerminalQR(order.QRData(), qrcode.Low, 2); err == nil {
+			for _, l := range lines {
+				fmt.Fprintf(stderr, "\x1b[30;107m%s\x1b[0m\n", l)
 			}
 		}
 	}
@@ -102,27 +146,13 @@ func apiFailure(err error) error {
 	return err
 }
 
-func orderCreate(ctx context.Context, c *qrorder.Client, cfg *config.Config, posID, amount, saleID, mode string, stderr io.Writer) (*qrorder.Order, error) {
-	p, err := findPOS(cfg, posID)
-	if err != nil {
-		return nil, err
-	}
-	if amount == "" {
-		return nil, usagef("order create: -amount is required")
-	}
-	total, err := money.ParsePositive(amount)
-	if err != nil {
-		return nil, usagef("-amount: %v", err)
-	}
+func orderCreate(ctx context.Context, c *qrorder.Client, p *config.POS, total money.Cents, saleID, mode string, stderr io.Writer) (*qrorder.Order, error) {
 	if saleID == "" {
 		saleID = strings.ReplaceAll(uuid.NewString(), "-", "")[:20]
 		fmt.Fprintln(stderr, "sale id:", saleID)
 	}
 	if mode == "" {
 		mode = p.Mode
-	}
-	if !qrorder.Mode(mode).Valid() {
-		return nil, usagef("-mode: must be static, dynamic or hybrid, got %q", mode)
 	}
 	req := qrorder.NewCreateRequest(p.ExternalPOSID, qrorder.Mode(mode), p.ExternalReferencePrefix+saleID, total)
 	req.ExpirationTime = p.ExpirationTime
@@ -143,15 +173,9 @@ func orderCancel(ctx context.Context, c *qrorder.Client, id string) (*qrorder.Or
 	return c.Cancel(ctx, qrorder.OrderKey(id, qrorder.OpCancel), id)
 }
 
-func orderRefund(ctx context.Context, c *qrorder.Client, id, amount, refundID string) (*qrorder.Order, error) {
-	if amount != "" && refundID == "" {
-		return nil, usagef("order refund: -amount needs -refund-id (it tells partial refunds apart)")
-	}
-	var req *qrorder.RefundRequest
+func orderRefund(ctx context.Context, c *qrorder.Client, id string, amount money.Cents, refundID string) (*qrorder.Order, error) {
 	if refundID == "" {
 		refundID = "total"
-	} else if !qrorder.ValidReference(refundID, 64) {
-		return nil, usagef("-refund-id: must be 1-64 characters of A-Z a-z 0-9 - _")
 	}
 	o, err := c.Get(ctx, id)
 	if err != nil {
@@ -160,15 +184,12 @@ func orderRefund(ctx context.Context, c *qrorder.Client, id, amount, refundID st
 	if o.Status != qrorder.StatusProcessed {
 		return nil, fmt.Errorf("order %s is %s: only a paid (processed) order can be refunded", id, o.Status)
 	}
-	if amount != "" {
-		a, err := money.ParsePositive(amount)
-		if err != nil {
-			return nil, usagef("-amount: %v", err)
-		}
+	var req *qrorder.RefundRequest
+	if amount > 0 {
 		if o.PaymentID() == "" {
 			return nil, fmt.Errorf("order %s has no payment to refund partially", id)
 		}
-		req = &qrorder.RefundRequest{Transactions: []qrorder.RefundTransaction{{ID: o.PaymentID(), Amount: a}}}
+		req = &qrorder.RefundRequest{Transactions: []qrorder.RefundTransaction{{ID: o.PaymentID(), Amount: amount}}}
 	}
 	return c.Refund(ctx, qrorder.OrderRefundKey(id, refundID), id, req)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -40,14 +41,8 @@ func cmdRegister(ctx context.Context, verb string, args []string, stdout, stderr
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*cfgPath, stderr)
-	if err != nil {
-		return err
-	}
-	p, err := findPOS(cfg, *posID)
-	if err != nil {
-		return err
-	}
+	// The command line is checked before the config is read, so a typo is
+	// reported as what it is.
 	payload := map[string]string{}
 	want := events.Canceled
 	switch verb {
@@ -57,21 +52,20 @@ func cmdRegister(ctx context.Context, verb string, args []string, stdout, stderr
 			return usagef("sale: -amount is required")
 		}
 		if _, err := money.ParsePositive(*amount); err != nil {
-			return usagef("-amount: %v", err)
-		}
-		if *saleID == "" {
-			*saleID = strings.ReplaceAll(uuid.NewString(), "-", "")[:20]
-			fmt.Fprintln(stderr, "sale id:", *saleID)
+			return usagef("-amount %q: %v", *amount, err)
 		}
 		payload["total_amount"] = *amount
 		if *mode != "" {
-			payload["mode"] = *mode
+			payload["mode"] = *mode // the agent judges it, as it would a register's
 		}
 	case "refund":
 		want = events.Refunded
 		if *amount != "" {
 			if *refundID == "" {
-				return usagef("refund: -amount needs -refund-id")
+				return usagef("refund: -amount needs -refund-id (it tells partial refunds apart)")
+			}
+			if _, err := money.ParsePositive(*amount); err != nil {
+				return usagef("-amount %q: %v", *amount, err)
 			}
 			payload["amount"] = *amount
 		}
@@ -79,8 +73,23 @@ func cmdRegister(ctx context.Context, verb string, args []string, stdout, stderr
 			payload["refund_id"] = *refundID
 		}
 	}
-	if *saleID == "" {
+	if *saleID == "" && verb != "sale" {
 		return usagef("%s: -sale-id is required", verb)
+	}
+	if *wait <= 0 {
+		return usagef("-wait %s: must be positive", *wait)
+	}
+	cfg, err := loadConfig(*cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	p, err := findPOS(cfg, *posID)
+	if err != nil {
+		return err
+	}
+	if *saleID == "" {
+		*saleID = strings.ReplaceAll(uuid.NewString(), "-", "")[:20]
+		fmt.Fprintln(stderr, "sale id:", *saleID)
 	}
 	payload["sale_id"] = *saleID
 
@@ -111,16 +120,31 @@ func cmdRegister(ctx context.Context, verb string, args []string, stdout, stderr
 	if !*jsonOut {
 		fmt.Fprintf(stderr, "%s sent to %s (stream sequence %d); waiting up to %s\n", verb, p.ExternalPOSID, seq, *wait)
 	}
-	final := func(r register.Received) bool {
+	// Events about the sale that cannot answer this command (the sale's
+	// created event arriving while a cancel is on its way, another
+	// refund's refunded) are not this command's to print or end on.
+	wantRefund := ""
+	if verb == "refund" {
+		wantRefund = cmp.Or(*refundID, "total")
+	}
+	answers := func(r register.Received) bool {
 		switch r.Event.Status {
-		case events.Rejected, events.Failed, events.Processed, events.Expired, events.Canceled:
-			return verb != "refund" || r.Event.Status == events.Rejected || r.Event.Status == events.Failed
+		case events.Rejected, events.Failed:
+			return true
+		case events.Created:
+			return verb == "sale"
 		case events.Refunded:
-			return verb == "refund" && (*refundID == "" || r.Event.RefundID == *refundID)
+			return verb == "refund" && r.Event.RefundID == wantRefund
 		}
-		return false
+		return verb != "refund"
+	}
+	final := func(r register.Received) bool {
+		return answers(r) && r.Event.Status != events.Created
 	}
 	show := func(r register.Received) {
+		if !answers(r) {
+			return
+		}
 		if *jsonOut {
 			fmt.Fprintln(stdout, string(r.Raw))
 			return

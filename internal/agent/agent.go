@@ -232,6 +232,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		consWG.Add(1)
 		go func() { defer consWG.Done(); _ = c.Run(consCtx) }()
 	}
+	for _, c := range consumers {
+		select {
+		case <-c.Started():
+		case <-ctx.Done():
+		}
+	}
 	a.log.Info("posagent ready", "version", version.Version(), "store_id", cfg.StoreID, "pos", posIDs,
 		"nats", a.NATSURL(), "http", a.HTTPAddr())
 	close(a.ready)
@@ -284,6 +290,8 @@ func (a *Agent) listenHTTP() (*http.Server, net.Listener, error) {
 	a.httpAddr = ln.Addr().String()
 	a.mu.Unlock()
 	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	// Display event streams never end by themselves.
+	srv.RegisterOnShutdown(a.web.Close)
 	return srv, ln, nil
 }
 

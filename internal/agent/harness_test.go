@@ -168,10 +168,7 @@ func (h *harness) connectRegister() {
 			h.t.Errorf("event not JSON: %s", m.Data)
 			return
 		}
-		h.evMu.Lock()
-		h.events = append(h.events, r)
-		h.evCond.Broadcast()
-		h.evMu.Unlock()
+		h.addEvent(r)
 	})
 	if err != nil {
 		h.t.Fatal(err)
@@ -179,6 +176,24 @@ func (h *harness) connectRegister() {
 	if err := nc.Flush(); err != nil {
 		h.t.Fatal(err)
 	}
+	// Events published while no register was connected (the embedded
+	// server restarts with the agent) are read back from the stream.
+	for _, r := range h.storedEvents() {
+		h.addEvent(r)
+	}
+}
+
+// addEvent records an event once, however many ways it arrived.
+func (h *harness) addEvent(r register.Received) {
+	h.evMu.Lock()
+	defer h.evMu.Unlock()
+	for _, e := range h.events {
+		if e.MsgID == r.MsgID && string(e.Raw) == string(r.Raw) {
+			return
+		}
+	}
+	h.events = append(h.events, r)
+	h.evCond.Broadcast()
 }
 
 // stop ends the agent (the embedded NATS with it) and waits.
@@ -361,3 +376,13 @@ func (h *harness) simWait(cond func() bool) {
 	}
 }
 
+
+// runNATSAt restarts a NATS server on the same store and port.
+func runNATSAt(t *testing.T, dir, hostport string) *server.Server {
+	opts := natstest.DefaultTestOptions
+	_, port, _ := net.SplitHostPort(hostport)
+	fmt.Sscan(port, &opts.Port)
+	opts.JetStream = true
+	opts.StoreDir = dir
+	return natstest.RunServer(&opts)
+}

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"sort"
@@ -15,20 +16,51 @@ type health struct {
 	apiToken  string // "unknown", "ok", or "refused (401)"
 	consumers map[string]interface{ Running() bool }
 	printers  map[string]interface{ Health() string }
+	changed   chan struct{} // closed and replaced when nats or api_token change
 }
 
 func newHealth() *health {
 	return &health{nats: "connecting", apiToken: "unknown", consumers: map[string]interface{ Running() bool }{},
-		printers: map[string]interface{ Health() string }{}}
+		printers: map[string]interface{ Health() string }{}, changed: make(chan struct{})}
 }
 
-func (h *health) natsUp() { h.mu.Lock(); h.nats = "ok"; h.mu.Unlock() }
+// notifyLocked wakes whoever waits for a change.
+func (h *health) notifyLocked() {
+	close(h.changed)
+	h.changed = make(chan struct{})
+}
+
+func (h *health) natsUp() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.nats = "ok"
+	h.notifyLocked()
+}
+
 func (h *health) natsDown(err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.nats = "disconnected"
 	if err != nil {
 		h.nats = "disconnected: " + err.Error()
+	}
+	h.notifyLocked()
+}
+
+// waitFor waits until cond holds for the report or ctx ends.
+func (h *health) waitFor(ctx context.Context, cond func(healthReport) bool) error {
+	for {
+		h.mu.Lock()
+		ch := h.changed
+		h.mu.Unlock()
+		if cond(h.report()) {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 
@@ -37,11 +69,15 @@ func (h *health) natsDown(err error) {
 func (h *health) apiAnswer(code string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	prev := h.apiToken
 	switch {
 	case code == "401":
 		h.apiToken = "refused (401 unauthorized)"
 	case strings.HasPrefix(code, "2"), code == "404", code == "409", code == "400":
 		h.apiToken = "ok"
+	}
+	if h.apiToken != prev {
+		h.notifyLocked()
 	}
 }
 

@@ -101,7 +101,7 @@ func (w *Web) Sink(pos string) Sink {
 		h.screen, _ = json.Marshal(webView{State: StateIdle, POS: pos, Lang: "en", Welcome: textsEnglish.Welcome})
 		w.hubs[pos] = h
 	}
-	return webSink{w: w, h: h, pos: pos}
+	return webSink{h: h, pos: pos}
 }
 
 // DropStreams ends every open event stream (the pages reconnect by
@@ -183,21 +183,27 @@ func (w *Web) page(rw http.ResponseWriter, pos string) {
 }
 
 func (w *Web) stream(rw http.ResponseWriter, r *http.Request, pos string, h *hub) {
+	hd := rw.Header()
+	hd.Set("Content-Type", "text/event-stream")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Accel-Buffering", "no") // no proxy buffering of the stream
+	// Checked and subscribed under w.mu, so Close cannot miss a stream
+	// that is just starting.
 	w.mu.Lock()
 	closed := w.closed
+	var sub *subscriber
+	var current []byte
+	if !closed && r.Method != http.MethodHead {
+		sub, current = h.subscribe()
+	}
 	w.mu.Unlock()
 	if closed {
 		http.Error(rw, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	hd := rw.Header()
-	hd.Set("Content-Type", "text/event-stream")
-	hd.Set("Cache-Control", "no-store")
-	hd.Set("X-Accel-Buffering", "no") // no proxy buffering of the stream
-	if r.Method == http.MethodHead {
-		return
+	if sub == nil {
+		return // HEAD
 	}
-	sub, current := h.subscribe()
 	defer h.unsubscribe(sub)
 	log := w.log.With("pos", pos, "remote", r.RemoteAddr)
 	log.Debug("display stream opened")
@@ -296,7 +302,6 @@ func (h *hub) publish(screen []byte) {
 
 // webSink feeds one POS's pages.
 type webSink struct {
-	w   *Web
 	h   *hub
 	pos string
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +35,8 @@ type Consumer struct {
 	h       Handler
 	log     *slog.Logger
 	running atomic.Bool
+	started chan struct{} // closed once the consumer first runs
+	once    sync.Once
 
 	// Grace is how long a command being handled when Run's context ends may
 	// still run (its API calls finish); 0 stops it at once.
@@ -42,11 +45,14 @@ type Consumer struct {
 
 // NewConsumer returns a consumer for pos's commands.
 func NewConsumer(js jetstream.JetStream, s Streams, store, pos string, h Handler, log *slog.Logger) *Consumer {
-	return &Consumer{js: js, streams: s, store: store, pos: pos, h: h, log: log.With("pos", pos)}
+	return &Consumer{js: js, streams: s, store: store, pos: pos, h: h, log: log.With("pos", pos), started: make(chan struct{})}
 }
 
 // Name is the durable consumer's name.
 func (c *Consumer) Name() string { return "posagent_" + c.store + "_" + c.pos }
+
+// Started is closed once the consumer first fetches commands.
+func (c *Consumer) Started() <-chan struct{} { return c.started }
 
 // Running reports whether the consumer is fetching commands.
 func (c *Consumer) Running() bool { return c.running.Load() }
@@ -106,6 +112,7 @@ func (c *Consumer) consume(ctx context.Context) error {
 		return err
 	}
 	c.running.Store(true)
+	c.once.Do(func() { close(c.started) })
 	for {
 		fctx, cancel := context.WithTimeout(ctx, fetchWait)
 		batch, err := cons.Fetch(1, jetstream.FetchContext(fctx))

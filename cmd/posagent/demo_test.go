@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"os"
+	"regexp"
+	"testing"
+)
+
+func TestDemo(t *testing.T) {
+	// The demo keeps its state in a temporary directory and removes it.
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
+	defer cancel()
+	r := runCLI(t, ctx, "demo", "-pay-after", "100ms")
+	if r.code != exitOK {
+		t.Fatalf("want exit 0\n%s", r)
+	}
+	for _, want := range []string{
+		`(?m)^\* register -> pos\.DEMO\.DEMOPOS1\.cmd\.sale: sale (demo-\S+) for 1234\.50$`,
+		`(?m)^\* agent -> register: \S+  created   sale demo-\S+  order ORD\w+  amount 1234\.50`,
+		`(?m)^\* agent -> register: \S+  processed sale demo-\S+  order ORD\w+  amount 1234\.50`,
+		`(?m)^\* customer display in a browser: http://127\.0\.0\.1:\d+/display/DEMOPOS1$`,
+		`(?m)^\* demo finished$`,
+	} {
+		if !regexp.MustCompile(want).MatchString(r.stdout) {
+			t.Errorf("stdout does not match %s\n%s", want, r)
+		}
+	}
+	if left, err := os.ReadDir(tmp); err != nil || len(left) != 0 {
+		t.Errorf("the demo left %v in its temporary directory (%v)", left, err)
+	}
+}
+
+func TestDemoStopsWhenInterrupted(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	b := startCLI(ctx, "demo", "-keep", "-pay-after", "10ms")
+	b.stdout.waitFor(t, regexp.MustCompile(`(?m)^\* still running; Ctrl-C to stop$`), b.done)
+	cancel()
+	if r := b.wait(t); r.code != exitOK {
+		t.Errorf("want exit 0 on interrupt\n%s", r)
+	}
+}
