@@ -376,7 +376,6 @@ func (h *harness) simWait(cond func() bool) {
 	}
 }
 
-
 // runNATSAt restarts a NATS server on the same store and port.
 func runNATSAt(t *testing.T, dir, hostport string) *server.Server {
 	opts := natstest.DefaultTestOptions

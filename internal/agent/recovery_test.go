@@ -212,4 +212,3 @@ func TestEventsReachLateReaders(t *testing.T) {
 		t.Fatalf("stored subjects %v", got)
 	}
 }
-
