@@ -25,6 +25,8 @@ func startSimulate(t *testing.T, args ...string) (string, *background) {
 		}
 	})
 	m := sim.stdout.waitFor(t, regexp.MustCompile(`(?m)^Orders API simulator on (http://127\.0\.0\.1:\d+) `), sim.done)
+	// The rest of its banner comes before it serves.
+	sim.stdout.waitFor(t, regexp.MustCompile(`(?m)^expire an order: .*\n`), sim.done)
 	return m[1], sim
 }
 

@@ -33,7 +33,7 @@ const (
 // harness runs an agent against the simulator and a real NATS server, and
 // plays the register.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	sim    *qrordertest.Simulator
 	cfg    *config.Config
 	ns     *server.Server // external NATS, when the test asked for one
@@ -77,7 +77,7 @@ func withExternalNATS() harnessOpt { return func(h *harness) { h.ns = runNATS(h.
 
 func withConfig(fn func(*config.Config)) harnessOpt { return func(h *harness) { fn(h.cfg) } }
 
-func runNATS(t *testing.T, dir string) *server.Server {
+func runNATS(t testing.TB, dir string) *server.Server {
 	opts := natstest.DefaultTestOptions
 	opts.Port = -1
 	opts.JetStream = true
@@ -85,7 +85,7 @@ func runNATS(t *testing.T, dir string) *server.Server {
 	return natstest.RunServer(&opts)
 }
 
-func newHarness(t *testing.T, opts ...harnessOpt) *harness {
+func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 	t.Helper()
 	h := &harness{t: t, token: qrordertest.DefaultToken, logBuf: &syncBuffer{}}
 	h.evCond = sync.NewCond(&h.evMu)

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"io"
 	"fmt"
 
 	"github.com/posagent/posagent/internal/config"
@@ -23,31 +24,9 @@ func (a *Agent) buildPOS(p *config.POS, api *qrorder.Client, store *salestore.St
 	cfg := a.cfg
 	pos := p.ExternalPOSID
 	log := a.log.With("pos", pos)
-	var sinks []display.NamedSink
-	for i, d := range p.Displays {
-		ecc, err := display.ParseECC(d.ECC)
-		if err != nil {
-			return nil, fmt.Errorf("agent: pos %s displays[%d].ecc: %w", pos, i, err)
-		}
-		opt := display.RenderOptions{ECC: ecc}
-		var sink display.Sink
-		switch d.Type {
-		case "terminal":
-			t := display.NewTerminal(a.o.Terminal)
-			if a.o.PlainTerminal {
-				t = t.WithoutANSI()
-			}
-			sink = t
-		case "png":
-			sink = display.NewPNG(d.Path, d.Size, opt)
-		case "framebuffer":
-			sink = display.NewFramebuffer(d.Device, opt)
-		case "web":
-			sink = a.web.Sink(pos)
-		default:
-			return nil, fmt.Errorf("agent: pos %s displays[%d]: unknown type %q", pos, i, d.Type)
-		}
-		sinks = append(sinks, display.NamedSink{Type: d.Type, Sink: sink})
+	sinks, err := DisplaySinks(p, a.o.Terminal, a.o.PlainTerminal, a.web)
+	if err != nil {
+		return nil, err
 	}
 	screens := display.NewController(display.ControllerConfig{
 		POS: pos, Sinks: sinks, ResultHold: p.ResultHold, Logger: log,
@@ -79,4 +58,36 @@ func (a *Agent) buildPOS(p *config.POS, api *qrorder.Client, store *salestore.St
 // runner is a part with its own loop.
 type runner interface {
 	Run(ctx context.Context) error
+}
+
+// DisplaySinks makes the display adapters a POS's config lists; web
+// displays register the POS on web.
+func DisplaySinks(p *config.POS, terminal io.Writer, plain bool, web *display.Web) ([]display.NamedSink, error) {
+	var sinks []display.NamedSink
+	for i, d := range p.Displays {
+		ecc, err := display.ParseECC(d.ECC)
+		if err != nil {
+			return nil, fmt.Errorf("agent: pos %s displays[%d].ecc: %w", p.ExternalPOSID, i, err)
+		}
+		opt := display.RenderOptions{ECC: ecc}
+		var sink display.Sink
+		switch d.Type {
+		case "terminal":
+			t := display.NewTerminal(terminal)
+			if plain {
+				t = t.WithoutANSI()
+			}
+			sink = t
+		case "png":
+			sink = display.NewPNG(d.Path, d.Size, opt)
+		case "framebuffer":
+			sink = display.NewFramebuffer(d.Device, opt)
+		case "web":
+			sink = web.Sink(p.ExternalPOSID)
+		default:
+			return nil, fmt.Errorf("agent: pos %s displays[%d]: unknown type %q", p.ExternalPOSID, i, d.Type)
+		}
+		sinks = append(sinks, display.NamedSink{Type: d.Type, Sink: sink})
+	}
+	return sinks, nil
 }

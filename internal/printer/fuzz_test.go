@@ -17,7 +17,7 @@ import (
 func FuzzEncode(f *testing.F) {
 	f.Add("Café Central", "Ticket ñandú", "2 x Café", "¡Gracias!", SampleQRData, int64(123450), 3, uint8(0), false)
 	f.Add("\x1b@\x1dV\x00", "\x10\x04\x01", "\u009b\u200b", "\xff", "1234", int64(-5), -7, uint8(3), true)
-	f.Add("", "", "", "", "x", int64(9223372036854775807), 1<<40, uint8(4), true)
+	f.Add("", "", "", "", "x", int64(9223372036854775807), 1<<30, uint8(4), true)
 	f.Add("漢字", "e\u0301", "€", "\r\n\t", "\x00\x1b\x1d\x10", int64(0), 0, uint8(1), false)
 	names := ProfileNames()
 	f.Fuzz(func(t *testing.T, store, title, item, footer, qr string, amount int64, qty int, profile uint8, raster bool) {

@@ -59,7 +59,9 @@ func writeChunks(w deadlineWriter, p []byte, chunk int, timeout time.Duration) (
 	written := 0
 	for len(p) > 0 {
 		if err := w.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
-			return written, fmt.Errorf("set write deadline: %w", err)
+			// Without a deadline a stuck device would hang the worker:
+			// refuse (a regular file wants transport file).
+			return written, fmt.Errorf("device cannot time out writes (not a tty, usblp device or socket): %w", err)
 		}
 		n, err := w.Write(p[:min(chunk, len(p))])
 		written += n

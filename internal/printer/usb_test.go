@@ -91,3 +91,15 @@ func TestFileTransportAppends(t *testing.T) {
 		t.Error("Write below a file: no error")
 	}
 }
+
+func TestUSBRefusesDeviceWithoutDeadlines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "regular-file")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	u := NewUSB(Config{Transport: "usb", Device: path})
+	t.Cleanup(func() { u.Close() })
+	if _, err := u.Write([]byte("x")); !errors.Is(err, os.ErrNoDeadline) {
+		t.Errorf("Write to a regular file as usb: %v, want ErrNoDeadline", err)
+	}
+}

@@ -22,8 +22,9 @@ import (
 // the printer is asked before each job, after it, and every
 // status_interval while idle; never during a job. onStatus hears every
 // change (a problem, another problem, "ok" again after one), not a steady
-// state; onError hears every failed attempt and every problem an idle
-// check finds, for a counter.
+// state; onError hears every failed attempt, and every new problem a
+// status check finds, for a counter. Both are called from Run's goroutine
+// and must not block.
 type Printer struct {
 	cfg      Config
 	err      error // a config error, returned by Run
@@ -157,6 +158,9 @@ func (p *Printer) printJob(ctx context.Context, j Job) {
 		st, err := p.attempt(ctx, data)
 		if err == nil {
 			p.log.Debug("printer: receipt printed", "sale_id", sale, "bytes", len(data), "attempt", attempt)
+			if st.Problem() && st != p.reported && p.onError != nil {
+				p.onError(string(st)) // e.g. the paper ran out during this receipt
+			}
 			p.setStatus(st, nil)
 			return
 		}
