@@ -50,6 +50,8 @@ type harness struct {
 	evMu   sync.Mutex
 	evCond *sync.Cond
 	events []register.Received
+
+	noRegister bool
 }
 
 type syncBuffer struct {
@@ -88,6 +90,11 @@ func runNATS(t testing.TB, dir string) *server.Server {
 func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 	t.Helper()
 	h := &harness{t: t, token: qrordertest.DefaultToken, logBuf: &syncBuffer{}}
+	return h.setup(opts...)
+}
+
+func (h *harness) setup(opts ...harnessOpt) *harness {
+	t := h.t
 	h.evCond = sync.NewCond(&h.evMu)
 	h.sim = qrordertest.NewServer(t, qrordertest.Options{POS: []string{"POS1", "POS2", "POS3"}})
 	cfg := config.Default()
@@ -147,7 +154,7 @@ func (h *harness) start() {
 	h.mu.Lock()
 	h.agent, h.cancel, h.errc = a, cancel, errc
 	h.mu.Unlock()
-	if h.nc == nil || h.nc.IsClosed() {
+	if !h.noRegister && (h.nc == nil || h.nc.IsClosed()) {
 		h.connectRegister()
 	}
 }
@@ -385,3 +392,17 @@ func runNATSAt(t *testing.T, dir, hostport string) *server.Server {
 	opts.StoreDir = dir
 	return natstest.RunServer(&opts)
 }
+
+// newHarnessNoRegister starts the agent without the harness's own register
+// connection (for servers that require credentials).
+func newHarnessNoRegister(t testing.TB, opts ...harnessOpt) *harness {
+	t.Helper()
+	h := &harness{t: t, token: qrordertest.DefaultToken, logBuf: &syncBuffer{}, noRegister: true}
+	return h.setup(opts...)
+}
+
+func splitHostPort(url string) (string, string, error) {
+	return net.SplitHostPort(strings.TrimPrefix(strings.TrimPrefix(url, "nats://"), "tls://"))
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
