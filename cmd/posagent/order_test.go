@@ -9,6 +9,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/creack/pty"
 
 	"github.com/posagent/posagent/internal/emvco"
 	"github.com/posagent/posagent/internal/qrorder"
@@ -123,6 +126,9 @@ func TestOrderCreate(t *testing.T) {
 		t.Fatalf("the generated sale id is not on stderr\n%s", r)
 	}
 	saleID := m[1]
+	if r.stderr != "sale id: "+saleID+"\n" {
+		t.Errorf("stderr is not a terminal: want only the sale id there\n%s", r)
+	}
 	if o.ExternalReference != "P1-"+saleID {
 		t.Errorf("external_reference %q, want P1-%s", o.ExternalReference, saleID)
 	}
@@ -372,19 +378,25 @@ func TestOrderRefund(t *testing.T) {
 		t.Errorf("partial refund body %s: want the payment id and 5.00", refunds[0].Body)
 	}
 
+	// More than is left: the API's refusal, exit 1.
+	r = e.order(t, "refund", "-amount", "50.00", "-refund-id", "r2", id)
+	if r.code != exitFailure || !strings.Contains(r.stderr, "refund_amount_exceeds") {
+		t.Errorf("want exit 1 with the API's refund_amount_exceeds\n%s", r)
+	}
+
 	// No amount: the rest, with refund id "total" and no body.
 	o = printedOrder(t, e.order(t, "refund", id))
 	if o.Status != "refunded" {
 		t.Errorf("after the total refund the order is %q, want refunded", o.Status)
 	}
 	refunds = e.requests(http.MethodPost, "/v1/orders/"+id+"/refund")
-	if len(refunds) != 2 {
-		t.Fatalf("want two refund calls, got %d", len(refunds))
+	if len(refunds) != 3 {
+		t.Fatalf("want three refund calls, got %d", len(refunds))
 	}
-	if got, want := refunds[1].Header.Get("X-Idempotency-Key"), qrorder.OrderRefundKey(id, "total"); got != want {
+	if got, want := refunds[2].Header.Get("X-Idempotency-Key"), qrorder.OrderRefundKey(id, "total"); got != want {
 		t.Errorf("total refund key %q, want %q", got, want)
 	}
-	if b := strings.TrimSpace(string(refunds[1].Body)); b != "" && b != "{}" {
+	if b := strings.TrimSpace(string(refunds[2].Body)); b != "" && b != "{}" {
 		t.Errorf("total refund body %q, want none", b)
 	}
 
@@ -392,5 +404,46 @@ func TestOrderRefund(t *testing.T) {
 	r = e.order(t, "refund", id)
 	if r.code != exitFailure || !strings.Contains(r.stderr, "refunded") {
 		t.Errorf("want exit 1 saying the order is refunded\n%s", r)
+	}
+}
+
+func TestOrderCreateDrawsQROnATerminal(t *testing.T) {
+	e := newOrderEnv(t)
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal here: %v", err)
+	}
+	defer ptmx.Close()
+	read := make(chan string, 1)
+	go func() {
+		// Read until the terminal side closes; the kernel buffer would
+		// otherwise fill up and block the command.
+		var b strings.Builder
+		buf := make([]byte, 4096)
+		for {
+			n, err := ptmx.Read(buf)
+			b.Write(buf[:n])
+			if err != nil {
+				read <- b.String()
+				return
+			}
+		}
+	}()
+	var stdout lockedBuffer
+	err = run(context.Background(), []string{"order", "create", "-config", e.cfg, "-pos", "POS1", "-amount", "1.00", "-sale-id", "tty1"}, strings.NewReader(""), &stdout, tty)
+	tty.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	printedOrder(t, cliResult{stdout: stdout.String()})
+	var drawn string
+	select {
+	case drawn = <-read:
+	case <-time.After(testWait):
+		t.Fatal("the terminal was not closed")
+	}
+	// Black on white half-block rows, a QR code's worth of them.
+	if rows := strings.Count(drawn, "\x1b[30;107m"); rows < 10 || !strings.ContainsAny(drawn, "\u2580\u2584\u2588") {
+		t.Errorf("no QR drawn on the terminal (%d rows):\n%q", rows, drawn)
 	}
 }

@@ -131,15 +131,19 @@ func cmdRegister(ctx context.Context, verb string, args []string, stdout, stderr
 		switch r.Event.Status {
 		case events.Rejected, events.Failed:
 			return true
-		case events.Created:
-			return verb == "sale"
+		case events.Processed, events.Expired, events.Canceled:
+			return verb != "refund"
 		case events.Refunded:
 			return verb == "refund" && r.Event.RefundID == wantRefund
 		}
-		return verb != "refund"
+		return verb == "sale" // created, and statuses newer than this binary
 	}
 	final := func(r register.Received) bool {
-		return answers(r) && r.Event.Status != events.Created
+		switch r.Event.Status {
+		case events.Rejected, events.Failed, events.Processed, events.Expired, events.Canceled, events.Refunded:
+			return answers(r)
+		}
+		return false
 	}
 	show := func(r register.Received) {
 		if !answers(r) {

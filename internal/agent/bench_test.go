@@ -54,4 +54,3 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(p(0.9), "p90-ms")
 	b.ReportMetric(p(0.99), "p99-ms")
 }
-

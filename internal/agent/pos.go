@@ -2,8 +2,8 @@ package agent
 
 import (
 	"context"
-	"io"
 	"fmt"
+	"io"
 
 	"github.com/posagent/posagent/internal/config"
 	"github.com/posagent/posagent/internal/display"

@@ -18,21 +18,6 @@ func serialConfig(path string) Config {
 		StatusTimeout: 2 * time.Second, Location: art}
 }
 
-// result runs f and waits for it with a generous deadline, so a hang
-// fails the test instead of stalling it; how long f took is not judged.
-func result[T any](t *testing.T, f func() T) T {
-	t.Helper()
-	ch := make(chan T, 1)
-	go func() { ch <- f() }()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(20 * time.Second):
-		t.Fatal("call did not return within 20 s")
-	}
-	panic("unreachable")
-}
-
 func TestSerialPrintsReceiptAndReadsStatus(t *testing.T) {
 	pp := newPTYPrinter(t, nil)
 	s := NewSerial(serialConfig(pp.path))

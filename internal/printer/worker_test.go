@@ -69,6 +69,21 @@ func within[T any](t *testing.T, ch <-chan T, what string) T {
 	panic("unreachable")
 }
 
+// result runs f and waits for it with a generous deadline, so a hang
+// fails the test instead of stalling it; how long f took is not judged.
+func result[T any](t *testing.T, f func() T) T {
+	t.Helper()
+	ch := make(chan T, 1)
+	go func() { ch <- f() }()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(20 * time.Second):
+		t.Fatal("call did not return within 20 s")
+	}
+	panic("unreachable")
+}
+
 // startWorker runs p until the test ends and checks Run returns nil then.
 func startWorker(t *testing.T, p *Printer) *recorder {
 	t.Helper()
