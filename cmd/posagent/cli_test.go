@@ -133,10 +133,10 @@ func (l *lockedBuffer) waitFor(t *testing.T, re *regexp.Regexp, also ...<-chan c
 	}
 }
 
-// freePort returns a loopback port that was free a moment ago, for
-// listeners whose address must be known in advance (the embedded NATS
+// freeLoopbackAddr returns a loopback address that was free a moment ago,
+// for listeners whose address must be known in advance (the embedded NATS
 // server, which `posagent sale` finds through the same config file).
-func freePort(t *testing.T) string {
+func freeLoopbackAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -149,8 +149,8 @@ func freePort(t *testing.T) string {
 	return addr
 }
 
-// writeFile writes content to name in dir and returns its path.
-func writeFile(t *testing.T, dir, name, content string, perm os.FileMode) string {
+// writeTestFile writes content to name in dir and returns its path.
+func writeTestFile(t *testing.T, dir, name, content string, perm os.FileMode) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, []byte(content), perm); err != nil {
@@ -185,7 +185,7 @@ func TestVersion(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	cfg := writeFile(t, t.TempDir(), "posagent.yaml", "store_id: S1\npos: [{external_pos_id: P1}]\n", 0o600)
+	cfg := writeTestFile(t, t.TempDir(), "posagent.yaml", "store_id: S1\npos: [{external_pos_id: P1}]\n", 0o600)
 	tests := []struct {
 		name string
 		args []string
@@ -242,7 +242,7 @@ func TestHelpIsNotAnError(t *testing.T) {
 
 func TestRunRefusesABadConfig(t *testing.T) {
 	dir := t.TempDir()
-	cfg := writeFile(t, dir, "posagent.yaml", "store_id: S1\nstate_dir: "+dir+"\npos:\n  - external_pos_id: P1\n    mode: static\n", 0o600)
+	cfg := writeTestFile(t, dir, "posagent.yaml", "store_id: S1\nstate_dir: "+dir+"\npos:\n  - external_pos_id: P1\n    mode: static\n", 0o600)
 	r := runCLI(t, context.Background(), "run", "-config", cfg)
 	if r.code != exitUsage {
 		t.Fatalf("want exit 2\n%s", r)
@@ -261,7 +261,7 @@ func TestRunWithoutTokenIsAConfigurationError(t *testing.T) {
 	noTokenEnv(t)
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "mp-access-token")
-	cfg := writeFile(t, dir, "posagent.yaml", fmt.Sprintf(`store_id: S1
+	cfg := writeTestFile(t, dir, "posagent.yaml", fmt.Sprintf(`store_id: S1
 state_dir: %s
 mercadopago: {access_token_file: %s}
 nats: {embedded: {listen: "127.0.0.1:0"}}
@@ -277,7 +277,7 @@ pos: [{external_pos_id: P1}]
 func TestRunLogsJSON(t *testing.T) {
 	e := startAgent(t, "-log-format", "json")
 	e.agent.stderr.waitFor(t, regexp.MustCompile(`"msg":"posagent ready"`), e.agent.done)
-	for _, l := range lines(e.agent.stderr.String()) {
+	for _, l := range outputLines(e.agent.stderr.String()) {
 		var rec struct{ Time, Level, Msg string }
 		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec.Level == "" || rec.Msg == "" {
 			t.Errorf("stderr line %q is not a slog JSON record (%v)", l, err)

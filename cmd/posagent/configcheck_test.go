@@ -22,7 +22,8 @@ func (p problemLine) re() *regexp.Regexp {
 	return regexp.MustCompile(`^` + regexp.QuoteMeta(p.path) + `: .+ \(` + regexp.QuoteMeta(p.value) + `\)$`)
 }
 
-func lines(s string) []string {
+// outputLines splits an output into its lines.
+func outputLines(s string) []string {
 	s = strings.TrimSuffix(s, "\n")
 	if s == "" {
 		return nil
@@ -37,7 +38,7 @@ func TestConfigCheckExample(t *testing.T) {
 		t.Fatalf("the documented example does not pass\n%s", r)
 	}
 	warning := regexp.MustCompile(`^warning: [a-z_]+(\[\d+\])?(\.[a-z_]+(\[\d+\])?)*: \S.*$`)
-	for _, l := range lines(r.stderr) {
+	for _, l := range outputLines(r.stderr) {
 		if !warning.MatchString(l) {
 			t.Errorf("stderr line %q is not `warning: key.path: reason`\n%s", l, r)
 		}
@@ -47,8 +48,8 @@ func TestConfigCheckExample(t *testing.T) {
 func TestConfigCheckWarnings(t *testing.T) {
 	noTokenEnv(t)
 	dir := t.TempDir()
-	tok := writeFile(t, dir, "mp-access-token", "APP_USR-warned\n", 0o644)
-	cfg := writeFile(t, dir, "posagent.yaml", `store_id: S1
+	tok := writeTestFile(t, dir, "mp-access-token", "APP_USR-warned\n", 0o644)
+	cfg := writeTestFile(t, dir, "posagent.yaml", `store_id: S1
 state_dir: `+filepath.Join(dir, "absent")+`
 mercadopago: {access_token_file: `+tok+`}
 nats: {embedded: {listen: "0.0.0.0:4222"}}
@@ -59,7 +60,7 @@ pos: [{external_pos_id: P1, displays: [{type: web}]}]
 	if r.code != exitOK {
 		t.Fatalf("warnings must not fail the check\n%s", r)
 	}
-	got := lines(r.stderr)
+	got := outputLines(r.stderr)
 	for _, path := range []string{"mercadopago.access_token_file", "nats.embedded.listen", "http.listen", "state_dir"} {
 		prefix := "warning: " + path + ": "
 		found := false
@@ -117,12 +118,12 @@ pos:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := writeFile(t, t.TempDir(), "posagent.yaml", tt.yaml, 0o600)
+			cfg := writeTestFile(t, t.TempDir(), "posagent.yaml", tt.yaml, 0o600)
 			r := runCLI(t, context.Background(), "config", "check", "-config", cfg)
 			if r.code != exitUsage {
 				t.Fatalf("want exit 2\n%s", r)
 			}
-			got := lines(r.stderr)
+			got := outputLines(r.stderr)
 			if len(got) != len(tt.want) {
 				t.Fatalf("want %d lines on stderr, got %d\n%s", len(tt.want), len(got), r)
 			}
@@ -140,7 +141,7 @@ pos:
 
 func TestConfigCheckPinnedLine(t *testing.T) {
 	// CONTRACT.md section 1 spells this line out.
-	cfg := writeFile(t, t.TempDir(), "posagent.yaml", "store_id: S1\npos: [{external_pos_id: P1, mode: static}]\n", 0o600)
+	cfg := writeTestFile(t, t.TempDir(), "posagent.yaml", "store_id: S1\npos: [{external_pos_id: P1, mode: static}]\n", 0o600)
 	r := runCLI(t, context.Background(), "config", "check", "-config", cfg)
 	if r.code != exitUsage || r.stderr != "pos[0].static_qr_data: required for mode static\n" {
 		t.Fatalf("want exactly `pos[0].static_qr_data: required for mode static`, exit 2\n%s", r)
@@ -155,7 +156,7 @@ func TestConfigCheckUnreadable(t *testing.T) {
 		t.Errorf("want exit 2 naming %s\n%s", missing, r)
 	}
 
-	syntax := writeFile(t, dir, "syntax.yaml", "store_id: [\n", 0o600)
+	syntax := writeTestFile(t, dir, "syntax.yaml", "store_id: [\n", 0o600)
 	r = runCLI(t, context.Background(), "config", "check", "-config", syntax)
 	if r.code != exitUsage || !strings.Contains(strings.ToLower(r.stderr), "yaml") || !strings.Contains(r.stderr, "line 1") {
 		t.Errorf("want exit 2 with the YAML error and its line\n%s", r)

@@ -32,8 +32,8 @@ func newOrderEnv(t *testing.T) *orderEnv {
 	t.Helper()
 	dir := t.TempDir()
 	sim := qrordertest.NewServer(t, qrordertest.Options{Token: orderToken, POS: []string{"POS1"}})
-	tok := writeFile(t, dir, "mp-access-token", orderToken+"\n", 0o600)
-	cfg := writeFile(t, dir, "posagent.yaml", fmt.Sprintf(`store_id: S1
+	tok := writeTestFile(t, dir, "mp-access-token", orderToken+"\n", 0o600)
+	cfg := writeTestFile(t, dir, "posagent.yaml", fmt.Sprintf(`store_id: S1
 state_dir: %s
 mercadopago: {base_url: %q, access_token_file: %s, request_timeout: 10s, retry_budget: 10s}
 pos:
@@ -235,7 +235,7 @@ func TestOrderUsageErrors(t *testing.T) {
 func TestOrderUsageErrorBeforeTokenLookup(t *testing.T) {
 	// A typo is reported as a typo even where no token is configured.
 	noTokenEnv(t)
-	cfg := writeFile(t, t.TempDir(), "posagent.yaml", "store_id: S1\nmercadopago: {access_token_file: \"\"}\npos: [{external_pos_id: POS1}]\n", 0o600)
+	cfg := writeTestFile(t, t.TempDir(), "posagent.yaml", "store_id: S1\nmercadopago: {access_token_file: \"\"}\npos: [{external_pos_id: POS1}]\n", 0o600)
 	r := runCLI(t, context.Background(), "order", "create", "-config", cfg, "-amount", "12.505")
 	if r.code != exitUsage || !strings.Contains(r.stderr, "-amount") {
 		t.Errorf("want exit 2 naming -amount\n%s", r)
@@ -262,7 +262,7 @@ func TestOrderTokenSources(t *testing.T) {
 	dir := t.TempDir()
 	sim := qrordertest.NewServer(t, qrordertest.Options{Token: orderToken})
 	missing := filepath.Join(dir, "mp-access-token")
-	cfg := writeFile(t, dir, "posagent.yaml", fmt.Sprintf("store_id: S1\nmercadopago: {base_url: %q, access_token_file: %s}\npos: [{external_pos_id: POS1}]\n", sim.URL(), missing), 0o600)
+	cfg := writeTestFile(t, dir, "posagent.yaml", fmt.Sprintf("store_id: S1\nmercadopago: {base_url: %q, access_token_file: %s}\npos: [{external_pos_id: POS1}]\n", sim.URL(), missing), 0o600)
 
 	t.Run("missing", func(t *testing.T) {
 		noTokenEnv(t)

@@ -30,8 +30,8 @@ func startAgent(t *testing.T, runFlags ...string) *agentEnv {
 	t.Helper()
 	dir := t.TempDir()
 	sim := qrordertest.NewServer(t, qrordertest.Options{Token: agentToken, POS: []string{"POS1"}})
-	tok := writeFile(t, dir, "mp-access-token", agentToken+"\n", 0o600)
-	cfg := writeFile(t, dir, "posagent.yaml", fmt.Sprintf(`store_id: S1
+	tok := writeTestFile(t, dir, "mp-access-token", agentToken+"\n", 0o600)
+	cfg := writeTestFile(t, dir, "posagent.yaml", fmt.Sprintf(`store_id: S1
 state_dir: %s
 mercadopago: {base_url: %q, access_token_file: %s, poll_interval: 100ms, request_timeout: 5s, retry_budget: 10s}
 nats:
@@ -40,7 +40,7 @@ http: {listen: "127.0.0.1:0"}
 pos:
   - external_pos_id: POS1
     result_hold: 0s
-`, dir, sim.URL(), tok, freePort(t)), 0o600)
+`, dir, sim.URL(), tok, freeLoopbackAddr(t)), 0o600)
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &agentEnv{sim: sim, cfg: cfg, agent: startCLI(ctx, append([]string{"run", "-config", cfg}, runFlags...)...)}
 	t.Cleanup(func() {
@@ -102,7 +102,7 @@ func (e *agentEnv) orderOf(t *testing.T, saleID string, b *background) qrorderte
 func jsonEvents(t *testing.T, r cliResult) []events.Event {
 	t.Helper()
 	var evs []events.Event
-	for _, l := range lines(r.stdout) {
+	for _, l := range outputLines(r.stdout) {
 		var ev events.Event
 		dec := json.NewDecoder(strings.NewReader(l))
 		dec.DisallowUnknownFields()
@@ -114,8 +114,8 @@ func jsonEvents(t *testing.T, r cliResult) []events.Event {
 	return evs
 }
 
-// statuses lists the events' statuses.
-func statuses(evs []events.Event) string {
+// eventStatuses lists the events' statuses.
+func eventStatuses(evs []events.Event) string {
 	s := make([]string, len(evs))
 	for i, ev := range evs {
 		s[i] = ev.Status
@@ -140,8 +140,8 @@ func TestRegisterCommands(t *testing.T) {
 			t.Fatalf("want exit 0\n%s", r)
 		}
 		evs := jsonEvents(t, r)
-		if statuses(evs) != "created processed" {
-			t.Fatalf("events %q, want created processed\n%s", statuses(evs), r)
+		if eventStatuses(evs) != "created processed" {
+			t.Fatalf("events %q, want created processed\n%s", eventStatuses(evs), r)
 		}
 		for _, ev := range evs {
 			if ev.SaleID != "S1" || ev.OrderID != o.ID || ev.ExternalPOSID != "POS1" || ev.TotalAmount != "10.00" {
@@ -163,7 +163,7 @@ func TestRegisterCommands(t *testing.T) {
 		if r.code != exitOK {
 			t.Fatalf("want exit 0\n%s", r)
 		}
-		got := lines(r.stdout)
+		got := outputLines(r.stdout)
 		if len(got) != 2 {
 			t.Fatalf("want two lines on stdout\n%s", r)
 		}
@@ -189,7 +189,7 @@ func TestRegisterCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := e.finishSale(t, b)
-		if evs := jsonEvents(t, r); r.code != exitOK || statuses(evs) != "created processed" || evs[1].SaleID != id {
+		if evs := jsonEvents(t, r); r.code != exitOK || eventStatuses(evs) != "created processed" || evs[1].SaleID != id {
 			t.Errorf("want exit 0 with created processed for %s\n%s", id, r)
 		}
 	})
@@ -201,7 +201,7 @@ func TestRegisterCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := e.finishSale(t, b)
-		if evs := jsonEvents(t, r); r.code != exitFailure || statuses(evs) != "created expired" {
+		if evs := jsonEvents(t, r); r.code != exitFailure || eventStatuses(evs) != "created expired" {
 			t.Errorf("want exit 1 after created expired\n%s", r)
 		}
 	})
@@ -211,11 +211,11 @@ func TestRegisterCommands(t *testing.T) {
 		e.orderOf(t, "S2", b)
 		r := e.register(t, "cancel", "-sale-id", "S2", "-json")
 		evs := jsonEvents(t, r)
-		if r.code != exitOK || statuses(evs) != "canceled" || evs[0].SaleID != "S2" {
+		if r.code != exitOK || eventStatuses(evs) != "canceled" || evs[0].SaleID != "S2" {
 			t.Errorf("want exit 0 with one canceled event for S2\n%s", r)
 		}
 		sale := e.finishSale(t, b)
-		if evs := jsonEvents(t, sale); sale.code != exitFailure || statuses(evs) != "created canceled" {
+		if evs := jsonEvents(t, sale); sale.code != exitFailure || eventStatuses(evs) != "created canceled" {
 			t.Errorf("the canceled sale: want exit 1 after created canceled\n%s", sale)
 		}
 	})
@@ -223,7 +223,7 @@ func TestRegisterCommands(t *testing.T) {
 	t.Run("refund in part, then the rest", func(t *testing.T) {
 		r := e.register(t, "refund", "-sale-id", "S1", "-amount", "5.00", "-refund-id", "r1", "-json")
 		evs := jsonEvents(t, r)
-		if r.code != exitOK || statuses(evs) != "refunded" {
+		if r.code != exitOK || eventStatuses(evs) != "refunded" {
 			t.Fatalf("want exit 0 with one refunded event\n%s", r)
 		}
 		if ev := evs[0]; ev.RefundID != "r1" || ev.RefundedAmount != "5.00" || ev.StatusDetail != "partially_refunded" {
@@ -255,7 +255,7 @@ func TestRegisterCommands(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				r := e.register(t, tt.verb, append(tt.args, "-json")...)
 				evs := jsonEvents(t, r)
-				if r.code != exitFailure || statuses(evs) != "rejected" {
+				if r.code != exitFailure || eventStatuses(evs) != "rejected" {
 					t.Fatalf("want exit 1 with one rejected event\n%s", r)
 				}
 				if ev := evs[0]; ev.Error == nil || ev.Error.Code != tt.code || ev.Error.Field != tt.field || ev.SaleStatus != tt.saleStatus {
@@ -269,7 +269,7 @@ func TestRegisterCommands(t *testing.T) {
 		n := len(e.sim.Orders())
 		r := e.register(t, "sale", "-amount", "10.0", "-sale-id", "S4", "-json")
 		evs := jsonEvents(t, r)
-		if r.code != exitOK || statuses(evs) != "processed" || !evs[0].Replay {
+		if r.code != exitOK || eventStatuses(evs) != "processed" || !evs[0].Replay {
 			t.Errorf("want exit 0 with a replayed processed event\n%s", r)
 		}
 		if len(e.sim.Orders()) != n {
@@ -343,7 +343,7 @@ func TestRegisterUsageBeforeConfig(t *testing.T) {
 
 func TestRegisterWithoutAgent(t *testing.T) {
 	// Nothing listens on the configured NATS port: a runtime failure.
-	cfg := writeFile(t, t.TempDir(), "posagent.yaml", fmt.Sprintf("store_id: S1\nnats: {embedded: {listen: %q}}\npos: [{external_pos_id: POS1}]\n", freePort(t)), 0o600)
+	cfg := writeTestFile(t, t.TempDir(), "posagent.yaml", fmt.Sprintf("store_id: S1\nnats: {embedded: {listen: %q}}\npos: [{external_pos_id: POS1}]\n", freeLoopbackAddr(t)), 0o600)
 	r := runCLI(t, context.Background(), "sale", "-config", cfg, "-amount", "1.00", "-sale-id", "X1")
 	if r.code != exitFailure || !strings.Contains(r.stderr, "NATS") {
 		t.Errorf("want exit 1 saying NATS is unreachable\n%s", r)

@@ -39,7 +39,7 @@ func TestSimulate(t *testing.T) {
 	// The order commands work against it with the simulator's token.
 	noTokenEnv(t)
 	t.Setenv("POSAGENT_MP_ACCESS_TOKEN", qrordertest.DefaultToken)
-	cfg := writeFile(t, t.TempDir(), "posagent.yaml", fmt.Sprintf("store_id: S1\nmercadopago: {base_url: %q}\npos: [{external_pos_id: ANYPOS1}]\n", url), 0o600)
+	cfg := writeTestFile(t, t.TempDir(), "posagent.yaml", fmt.Sprintf("store_id: S1\nmercadopago: {base_url: %q}\npos: [{external_pos_id: ANYPOS1}]\n", url), 0o600)
 	o := printedOrder(t, runCLI(t, context.Background(), "order", "create", "-config", cfg, "-amount", "12.50", "-sale-id", "sim1"))
 	if o.Status != "created" || o.TotalAmount != "12.50" {
 		t.Errorf("order from simulate: status %q total %q", o.Status, o.TotalAmount)
@@ -80,7 +80,7 @@ func TestSimulateTokenAndPOS(t *testing.T) {
 	}
 	noTokenEnv(t)
 	t.Setenv("POSAGENT_MP_ACCESS_TOKEN", token)
-	cfg := writeFile(t, t.TempDir(), "posagent.yaml", fmt.Sprintf("store_id: S1\nmercadopago: {base_url: %q}\npos: [{external_pos_id: POSB}, {external_pos_id: POSC}]\n", url), 0o600)
+	cfg := writeTestFile(t, t.TempDir(), "posagent.yaml", fmt.Sprintf("store_id: S1\nmercadopago: {base_url: %q}\npos: [{external_pos_id: POSB}, {external_pos_id: POSC}]\n", url), 0o600)
 	printedOrder(t, runCLI(t, context.Background(), "order", "create", "-config", cfg, "-pos", "POSB", "-amount", "1.00"))
 	r := runCLI(t, context.Background(), "order", "create", "-config", cfg, "-pos", "POSC", "-amount", "1.00")
 	if r.code != exitFailure || !strings.Contains(r.stderr, "pos_not_found") {
