@@ -406,3 +406,5 @@ func splitHostPort(url string) (string, string, error) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func testToken() secret.String { return secret.New(qrordertest.DefaultToken) }
