@@ -49,7 +49,10 @@ func jsonErr(err error) string {
 	return err.Error()
 }
 
-// decoder walks one command object, keeping the first problem.
+// decoder walks one command object, keeping the first problem. A JSON
+// null is a wrong type, not an absent field: the Orders API treats it so,
+// and a register sending null for a field it means to leave out should
+// hear about it rather than get a guess.
 type decoder struct {
 	obj map[string]any
 	rej *Rejection
@@ -87,7 +90,7 @@ func (d *decoder) known(obj map[string]any, prefix string, allowed ...string) {
 func (d *decoder) str(obj map[string]any, prefix, key string, required bool, maxRunes int) (string, bool) {
 	path := join(prefix, key)
 	v, ok := obj[key]
-	if !ok || v == nil {
+	if !ok {
 		if required {
 			d.fail(qrorder.CodeRequired, path, "is required")
 		}
@@ -137,7 +140,7 @@ func (d *decoder) amount(obj map[string]any, prefix, key string, required, zeroO
 func (d *decoder) integer(obj map[string]any, prefix, key string, required bool, min, max int64) (int, bool) {
 	path := join(prefix, key)
 	v, ok := obj[key]
-	if !ok || v == nil {
+	if !ok {
 		if required {
 			d.fail(qrorder.CodeRequired, path, "is required")
 		}
@@ -163,7 +166,7 @@ func (d *decoder) integer(obj map[string]any, prefix, key string, required bool,
 func (d *decoder) array(obj map[string]any, prefix, key string, max int) ([]any, bool) {
 	path := join(prefix, key)
 	v, ok := obj[key]
-	if !ok || v == nil {
+	if !ok {
 		return nil, false
 	}
 	a, ok := v.([]any)
