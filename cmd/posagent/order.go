@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -114,11 +115,17 @@ func cmdOrder(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return apiFailure(err)
 	}
-	b, err := json.MarshalIndent(order, "", "  ")
-	if err != nil {
-		return err
+	// The API's own JSON, unknown fields included, indented for people.
+	var out bytes.Buffer
+	if err := json.Indent(&out, order.Raw, "", "  "); err != nil {
+		b, merr := json.MarshalIndent(order, "", "  ")
+		if merr != nil {
+			return merr
+		}
+		out.Reset()
+		out.Write(b)
 	}
-	fmt.Fprintln(stdout, string(b))
+	fmt.Fprintln(stdout, out.String())
 	if sub == "create" && order.QRData() != "" && isTerminal(stderr) {
 		// Dark modules are the glyphs: black on white whatever the
 		// terminal's colours.

@@ -263,6 +263,7 @@ func (c *Client) attempt(ctx context.Context, endpoint, method, path, key string
 	if o.ID == "" {
 		return nil, fmt.Errorf("qrorder %s: %d answer without an order id", endpoint, resp.StatusCode)
 	}
+	o.Raw = data
 	return &o, nil
 }
 

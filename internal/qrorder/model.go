@@ -151,6 +151,10 @@ type Order struct {
 	Items             []OrderItem        `json:"items,omitempty"`
 	Discounts         *OrderDiscounts    `json:"discounts,omitempty"`
 	TypeResponse      *TypeResponse      `json:"type_response,omitempty"`
+
+	// Raw is the answer's body as the API sent it, unknown fields
+	// included (what `posagent order` prints).
+	Raw json.RawMessage `json:"-"`
 }
 
 // OrderTransactions are the order's payments and refunds.
