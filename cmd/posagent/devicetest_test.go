@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/makiuchi-d/gozxing"
+	gzqr "github.com/makiuchi-d/gozxing/qrcode"
+
+	"github.com/posagent/posagent/internal/display"
+	"github.com/posagent/posagent/internal/printer"
+	"github.com/posagent/posagent/internal/printer/escpostest"
+)
+
+func TestDisplayAndPrintTest(t *testing.T) {
+	dir := t.TempDir()
+	shot := filepath.Join(dir, "screen.png")
+	spool := filepath.Join(dir, "spool.bin")
+	cfg := writeTestFile(t, dir, "posagent.yaml", fmt.Sprintf(`store_id: S1
+store_name: "Café Central"
+state_dir: %s
+pos:
+  - external_pos_id: POS1
+    displays:
+      - {type: png, path: %s, size: 800x480}
+      - {type: terminal}
+    printer: {transport: file, device: %s, profile: generic58}
+  - external_pos_id: POS2
+`, dir, shot, spool), 0o600)
+	ctx := context.Background()
+
+	r := runCLI(t, ctx, "display-test", "-config", cfg, "-pos", "POS1")
+	if r.code != 0 || !strings.Contains(r.stdout, "POS1: test screen shown on the png display") {
+		t.Fatalf("%s", r)
+	}
+	b, err := os.ReadFile(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readQR(t, img); got != display.SampleDynamicQR {
+		t.Fatalf("png display shows %q", got)
+	}
+
+	r = runCLI(t, ctx, "print-test", "-config", cfg)
+	if r.code != 0 || !strings.Contains(r.stdout, "POS1: test receipt sent to file") {
+		t.Fatalf("%s", r)
+	}
+	data, err := os.ReadFile(spool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := escpostest.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, op := range doc.Ops {
+		if op.Image != nil {
+			found = readQR(t, op.Image.Image(40, 40)) == printer.SampleQRData
+		}
+	}
+	if !found {
+		t.Fatal("the test receipt has no readable QR with the sample payload")
+	}
+	if r := runCLI(t, ctx, "print-test", "-config", cfg, "-pos", "POS2"); r.code != 2 || !strings.Contains(r.stderr, "no printer") {
+		t.Fatalf("%s", r)
+	}
+	if r := runCLI(t, ctx, "display-test", "-config", cfg, "-pos", "POS7"); r.code != 2 {
+		t.Fatalf("%s", r)
+	}
+}
+
+func readQR(t *testing.T, img image.Image) string {
+	t.Helper()
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := gzqr.NewQRCodeReader().Decode(bmp, nil)
+	if err != nil {
+		t.Fatalf("no QR: %v", err)
+	}
+	return res.GetText()
+}
