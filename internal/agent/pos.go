@@ -34,7 +34,7 @@ func (a *Agent) buildPOS(p *config.POS, api *qrorder.Client, store *salestore.St
 		OnError: func(typ string, err error) { a.metrics.DisplayError(pos, typ) },
 	})
 	parts := &posParts{screens: screens}
-	deps := session.Deps{API: api, Store: store, Events: pub, Screens: screens, Metrics: a.metrics, Logger: a.log}
+	deps := session.Deps{API: api, Store: store, Events: a.feed.tap(pub), Screens: screens, Metrics: a.metrics, Logger: a.log}
 	if p.Printer != nil {
 		pr, err := a.newPrinter(pos, p.Printer, pub)
 		if err != nil {
@@ -47,7 +47,7 @@ func (a *Agent) buildPOS(p *config.POS, api *qrorder.Client, store *salestore.St
 		StoreID: cfg.StoreID, StoreName: cfg.StoreName, Locale: cfg.Locale, POS: pos,
 		Mode: qrorder.Mode(p.Mode), StaticQRData: p.StaticQRData, ExpirationTime: p.ExpirationTime,
 		ExternalReferencePrefix: p.ExternalReferencePrefix, MaxCommandAge: p.MaxCommandAge,
-		PollInterval: cfg.MercadoPago.PollInterval,
+		PollInterval: cfg.MercadoPago.PollInterval, Retention: cfg.SaleRetention,
 	}, deps)
 	a.mu.Lock()
 	a.sessions[pos] = parts.session

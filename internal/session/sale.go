@@ -206,6 +206,11 @@ func (s *Session) create(ctx context.Context, d Delivery, rec *saleRecord) error
 	if err := s.putSale(ctx, rec); err != nil {
 		return err
 	}
+	// Normally already so; not when the agent stopped between recording
+	// the create and recording the POS's active sale.
+	if err := s.setPOS(ctx, func(p *posRecord) { p.Active = rec.SaleID }); err != nil {
+		return err
+	}
 	s.count(verbSale, events.Created)
 	s.log.Info("order created", "sale_id", rec.SaleID, "order_id", order.ID, "mode", rec.Request.Config.QR.Mode, "total_amount", ev.TotalAmount)
 	if order.Status.Final() {

@@ -75,6 +75,9 @@ type Config struct {
 	MaxCommandAge           time.Duration
 	PollInterval            time.Duration
 	ResolveMaxInterval      time.Duration // cap between orphan resolution tries; default 30s
+	// Retention is how long the store keeps a record that is not
+	// rewritten (sale_retention); open orders are rewritten well within it.
+	Retention time.Duration
 }
 
 // Deps are a session's collaborators; Screens, Printer and Metrics may be
@@ -105,6 +108,9 @@ type StatusReply struct {
 	SaleID    string        `json:"sale_id,omitempty"`
 	OrderID   string        `json:"order_id,omitempty"`
 	LastEvent *events.Event `json:"last_event,omitempty"`
+	// TotalAmount is the amount of the sale awaiting payment (an
+	// extension: the status page and `posagent fleet` show it).
+	TotalAmount string `json:"total_amount,omitempty"`
 }
 
 // Session runs one POS.
@@ -320,6 +326,7 @@ func (s *Session) updateSnapshot() {
 	switch {
 	case active != nil:
 		st.State, st.SaleID, st.OrderID = "awaiting_payment", active.SaleID, active.OrderID
+		st.TotalAmount = active.Request.TotalAmount.String()
 	case s.cart != nil:
 		st.State = "display"
 	}

@@ -144,12 +144,19 @@ func (s *Session) poll(ctx context.Context, p *poller, expiresAt time.Time) {
 	interval := s.cfg.PollInterval
 	t := time.NewTimer(interval)
 	defer t.Stop()
+	touched := s.d.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-p.poke:
+		}
+		if s.cfg.Retention > 0 && s.d.Now().Sub(touched) > s.cfg.Retention/2 {
+			// An order may stay open longer than records are kept
+			// (expiration_time up to 3600 h): rewrite its record.
+			s.touch(ctx, p.saleID)
+			touched = s.d.Now()
 		}
 		o, err := s.d.API.Get(ctx, p.orderID)
 		next := s.cfg.PollInterval
@@ -194,4 +201,21 @@ func (s *Session) applyFinal(ctx context.Context, p *poller, o *qrorder.Order) b
 		return false
 	}
 	return true
+}
+
+// touch rewrites an open sale's record and the POS record so the store's
+// retention does not forget them.
+func (s *Session) touch(ctx context.Context, saleID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active == nil || s.active.SaleID != saleID {
+		return
+	}
+	if err := s.putSale(ctx, s.active); err != nil {
+		s.log.Warn("refreshing the open sale's record failed", "sale_id", saleID, "err", err)
+		return
+	}
+	if err := s.d.Store.Put(ctx, s.posKey(), &s.posRec); err != nil {
+		s.log.Warn("refreshing the POS record failed", "err", err)
+	}
 }
