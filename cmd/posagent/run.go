@@ -43,7 +43,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	log.Info("access token loaded", "source", src)
 	opts := agent.Options{
-		Config: cfg, Token: tok, Logger: log, Terminal: stdout,
+		// Under systemd stdout is the journal: frames without ANSI codes.
+		Config: cfg, Token: tok, Logger: log, Terminal: stdout, PlainTerminal: !isTerminal(stdout),
 		Ready:    func() { _, _ = daemon.SdNotify(false, daemon.SdNotifyReady) },
 		Watchdog: func() { _, _ = daemon.SdNotify(false, daemon.SdNotifyWatchdog) },
 	}
