@@ -71,6 +71,8 @@ commands:
   print-test   -config FILE [-pos ID]
   display-test -config FILE [-pos ID]
   order        create|get|cancel|refund ...                   talk to the Orders API directly
+  status       -config FILE [-json]                           this store's agent: POS, health, version, uptime
+  fleet        -nats URL [-creds F] [-json] [-timeout 2s] [-expect N]   every agent and POS on a NATS system (head office)
   version
 `
 
@@ -101,6 +103,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdDisplayTest(ctx, rest, stdout, stderr)
 	case "order":
 		return cmdOrder(ctx, rest, stdout, stderr)
+	case "fleet":
+		return cmdFleet(ctx, rest, stdout, stderr)
+	case "status":
+		return cmdStatus(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
 		if len(rest) > 0 {
 			fmt.Fprintln(stderr, "usage: posagent version")

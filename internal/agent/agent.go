@@ -70,6 +70,7 @@ type Agent struct {
 	metrics *metrics.Metrics
 	health  *health
 	web     *display.Web
+	feed    *statusFeed // recent events and status page streams
 	// webhookSecret checks webhook signatures; empty accepts unsigned
 	// hints (they only make a poller ask the API sooner).
 	webhookSecret string
@@ -113,6 +114,7 @@ func New(o Options) (*Agent, error) {
 		a.webhookSecret = sec.Reveal()
 	}
 	a.web = display.NewWeb(o.Logger, time.Now)
+	a.initOperations()
 	return a, nil
 }
 
@@ -210,6 +212,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		consumers = append(consumers, cons)
 		a.health.addConsumer(p.ExternalPOSID, cons)
 	}
+	g.Go(func() error { a.sampleConsumers(gctx, js, streams.Commands, consumers); return nil })
 	svc, err := a.startStatusService(nc)
 	if err != nil {
 		return err
@@ -292,6 +295,7 @@ func (a *Agent) listenHTTP() (*http.Server, net.Listener, error) {
 	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	// Display event streams never end by themselves.
 	srv.RegisterOnShutdown(a.web.Close)
+	srv.RegisterOnShutdown(a.feed.close)
 	return srv, ln, nil
 }
 
@@ -327,16 +331,16 @@ func (a *Agent) startStatusService(nc *nats.Conn) (micro.Service, error) {
 		Name:        "posagent",
 		Version:     version.Version(),
 		Description: "posagent: Mercado Pago QR orders for the POS of store " + cfg.StoreID,
-		Metadata:    map[string]string{"store_id": cfg.StoreID, "store_name": cfg.StoreName, "started": time.Now().UTC().Format(time.RFC3339)},
+		Metadata:    map[string]string{"store_id": cfg.StoreID, "store_name": cfg.StoreName, "started": a.started.UTC().Format(time.RFC3339)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("agent: status service: %w", err)
 	}
 	for _, p := range cfg.POS {
-		s := a.Session(p.ExternalPOSID)
+		pos := p.ExternalPOSID
 		subject := cfg.NATS.SubjectPrefix + "." + cfg.StoreID + "." + p.ExternalPOSID + ".status"
 		err := svc.AddEndpoint("status_"+p.ExternalPOSID, micro.HandlerFunc(func(r micro.Request) {
-			_ = r.RespondJSON(s.Status())
+			_ = r.RespondJSON(a.posStatus(pos))
 		}), micro.WithEndpointSubject(subject), micro.WithEndpointMetadata(map[string]string{"pos": p.ExternalPOSID}))
 		if err != nil {
 			return nil, fmt.Errorf("agent: status endpoint %s: %w", subject, err)

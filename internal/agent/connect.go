@@ -53,6 +53,7 @@ func (a *Agent) connect(ctx context.Context) (*nats.Conn, error) {
 			Listen: emb.Listen, User: emb.Auth.User, Password: pw, CertFile: emb.TLS.CertFile, KeyFile: emb.TLS.KeyFile,
 			StoreDir: emb.StoreDir, MaxMemory: emb.MaxMemory, MaxStore: emb.MaxStore, Sync: emb.Sync,
 			ServerName: "posagent-" + a.cfg.StoreID, Logger: a.log.With("component", "nats-server"),
+			Domain: emb.Domain, Leaf: leafOptions(a.cfg),
 		})
 		if err != nil {
 			return nil, err

@@ -18,19 +18,8 @@ func (a *Agent) routes() http.Handler {
 	mux.HandleFunc("POST /webhooks/mercadopago", a.webhook)
 	mux.HandleFunc("GET /{$}", a.statusPage)
 	mux.HandleFunc("GET /status.json", a.statusJSON)
+	mux.HandleFunc("GET /status/events", a.statusEvents)
 	return mux
-}
-
-// statusJSON is every POS's status, for scripts and the status page.
-func (a *Agent) statusJSON(w http.ResponseWriter, _ *http.Request) {
-	out := map[string]any{}
-	for _, p := range a.cfg.POS {
-		if s := a.Session(p.ExternalPOSID); s != nil {
-			out[p.ExternalPOSID] = s.Status()
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"store_id": a.cfg.StoreID, "pos": out, "health": a.health.report()})
 }
 
 // webhook takes Mercado Pago's order notifications as hints: the order's

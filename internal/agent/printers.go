@@ -47,7 +47,7 @@ func (a *Agent) printerEvent(pub *events.Publisher, pos string, st printer.Statu
 		MsgID: events.PrinterMsgID(a.cfg.StoreID, pos, now)}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := pub.Publish(ctx, ev); err != nil {
+	if err := a.feed.tap(pub).Publish(ctx, ev); err != nil {
 		a.log.Warn("printer event not published", "pos", pos, "status", st, "err", err)
 	}
 }

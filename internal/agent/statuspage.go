@@ -1,45 +1,217 @@
 package agent
 
 import (
-	"html/template"
+	"bytes"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"html"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
-	"github.com/posagent/posagent/internal/session"
+	"github.com/posagent/posagent/internal/config"
+	"github.com/posagent/posagent/internal/events"
+	"github.com/posagent/posagent/internal/money"
 	"github.com/posagent/posagent/internal/version"
 )
 
-var statusTmpl = template.Must(template.New("status").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>posagent {{.StoreID}}</title>
-<style>body{font-family:system-ui,sans-serif;margin:1rem;max-width:60rem}table{border-collapse:collapse;width:100%}
-td,th{border-bottom:1px solid #ddd;padding:.4rem;text-align:left}.bad{color:#b00}.ok{color:#070}</style></head>
-<body><h1>posagent · {{.StoreName}} ({{.StoreID}})</h1>
-<p>version {{.Version}} · up {{.Uptime}} · health <b class="{{if eq .Health.Status "ok"}}ok{{else}}bad{{end}}">{{.Health.Status}}</b></p>
-<table><tr><th>check</th><th>state</th></tr>{{range $k, $v := .Health.Checks}}<tr><td>{{$k}}</td><td>{{$v}}</td></tr>{{end}}</table>
-<h2>POS</h2><table><tr><th>POS</th><th>state</th><th>sale</th><th>order</th><th>last event</th><th>display</th></tr>
-{{range .POS}}<tr><td>{{.ID}}</td><td>{{.Status.State}}</td><td>{{.Status.SaleID}}</td><td>{{.Status.OrderID}}</td>
-<td>{{with .Status.LastEvent}}{{.Status}} {{.SaleID}} {{.TotalAmount}} {{.At}}{{end}}</td><td><a href="/display/{{.ID}}">open</a></td></tr>{{end}}
-</table></body></html>`))
+// The status page for store IT is one self-contained document: markup,
+// style and script, the last two hashed into its Content-Security-Policy,
+// so it loads nothing and runs nothing but itself (like the customer
+// display). It renders what its event stream sends.
+var (
+	//go:embed web/status.html
+	statusHTML string
+	//go:embed web/status.css
+	statusCSS string
+	//go:embed web/status.js
+	statusJS string
 
-type statusRow struct {
-	ID     string
-	Status session.StatusReply
+	statusCSP = "default-src 'none'; script-src '" + sha256Source(statusJS) + "'; style-src '" + sha256Source(statusCSS) +
+		"'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+func sha256Source(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
 }
 
-// statusPage is the page for store IT: every POS and the agent's health.
+// Status stream timing: changes without an event of their own (a cart on
+// the display, a printer running out of paper) are noticed by comparing
+// snapshots this often; the heartbeat keeps idle proxies from closing the
+// stream and lets the page notice a dead one.
+const (
+	statusCheckEvery   = time.Second
+	statusHeartbeat    = 15 * time.Second
+	statusRetry        = 2 * time.Second
+	statusWriteTimeout = 30 * time.Second
+)
+
+// statusSnapshot is everything the status page shows, also served as
+// /status.json.
+type statusSnapshot struct {
+	StoreID   string             `json:"store_id"`
+	StoreName string             `json:"store_name"`
+	Version   string             `json:"version"`
+	Started   string             `json:"started"`
+	Now       string             `json:"now,omitempty"` // the agent's clock, for uptime and ages
+	Health    healthReport       `json:"health"`
+	NATS      statusNATS         `json:"nats"`
+	POS       map[string]posView `json:"pos"`
+	POSOrder  []string           `json:"pos_order"` // the configuration's order
+	Events    []eventView        `json:"events"`    // newest last
+}
+
+type statusNATS struct {
+	URL    string `json:"url"`
+	Domain string `json:"domain,omitempty"`
+	Hub    string `json:"hub,omitempty"` // "connected" or "disconnected" with a leaf link
+}
+
+type posView struct {
+	POSStatus
+	Mode       string `json:"mode"`
+	AmountText string `json:"amount_text,omitempty"` // total_amount in the store's money format
+	Display    string `json:"display,omitempty"`     // the web customer display's path, if any
+}
+
+type eventView struct {
+	events.Event
+	AmountText string `json:"amount_text,omitempty"`
+}
+
+// snapshot gathers the status page's data; Now is left empty.
+func (a *Agent) snapshot() statusSnapshot {
+	cfg := a.cfg
+	s := statusSnapshot{
+		StoreID: cfg.StoreID, StoreName: cfg.StoreName, Version: version.Version(),
+		Started: events.Stamp(a.started), Health: a.health.report(),
+		NATS: statusNATS{URL: redactURL(a.NATSURL()), Hub: a.hubLink()},
+		POS:  make(map[string]posView, len(cfg.POS)),
+	}
+	if cfg.NATS.URL == "" {
+		s.NATS.Domain = cfg.NATS.Embedded.Domain
+	}
+	for _, p := range cfg.POS {
+		v := posView{POSStatus: a.posStatus(p.ExternalPOSID), Mode: p.Mode}
+		v.AmountText = a.formatAmount(v.TotalAmount)
+		if slices.ContainsFunc(p.Displays, func(d config.Display) bool { return d.Type == "web" }) {
+			v.Display = "display/" + p.ExternalPOSID
+		}
+		s.POS[p.ExternalPOSID] = v
+		s.POSOrder = append(s.POSOrder, p.ExternalPOSID)
+	}
+	s.Events = []eventView{}
+	for _, ev := range a.feed.events() {
+		s.Events = append(s.Events, eventView{Event: ev, AmountText: a.formatAmount(ev.TotalAmount)})
+	}
+	return s
+}
+
+// formatAmount writes a decimal amount as the store's locale does
+// ("$ 1.234,50"); "" stays "".
+func (a *Agent) formatAmount(s string) string {
+	if s == "" {
+		return ""
+	}
+	c, err := money.Parse(s)
+	if err != nil {
+		return s
+	}
+	return money.Format(c, a.cfg.Locale)
+}
+
+// statusPage serves the page at /.
 func (a *Agent) statusPage(w http.ResponseWriter, _ *http.Request) {
-	data := struct {
-		StoreID, StoreName, Version, Uptime string
-		Health                              healthReport
-		POS                                 []statusRow
-	}{StoreID: a.cfg.StoreID, StoreName: a.cfg.StoreName, Version: version.Version(),
-		Uptime: time.Since(a.started).Round(time.Second).String(), Health: a.health.report()}
-	for _, p := range a.cfg.POS {
-		if s := a.Session(p.ExternalPOSID); s != nil {
-			data.POS = append(data.POS, statusRow{ID: p.ExternalPOSID, Status: s.Status()})
+	hd := w.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("Content-Security-Policy", statusCSP)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Referrer-Policy", "no-referrer")
+	page := strings.NewReplacer(
+		"{{title}}", html.EscapeString(a.cfg.StoreID),
+		"{{heartbeat}}", fmt.Sprint(statusHeartbeat.Milliseconds()),
+		"{{style}}", statusCSS,
+		"{{script}}", statusJS,
+	).Replace(statusHTML)
+	_, _ = w.Write([]byte(page))
+}
+
+// statusJSON is the page's data for scripts.
+func (a *Agent) statusJSON(w http.ResponseWriter, _ *http.Request) {
+	s := a.snapshot()
+	s.Now = events.Stamp(time.Now())
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(s)
+}
+
+// statusEvents is the page's Server-Sent Events stream: a "snapshot" at
+// once and after every change, a "tick" as heartbeat.
+func (a *Agent) statusEvents(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("Content-Type", "text/event-stream")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Accel-Buffering", "no")
+	rc := http.NewResponseController(w)
+	send := func(prefix, event string, data []byte) error {
+		_ = rc.SetWriteDeadline(time.Now().Add(statusWriteTimeout))
+		if _, err := fmt.Fprintf(w, "%sevent: %s\ndata: %s\n\n", prefix, event, data); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	prefix := fmt.Sprintf("retry: %d\n", statusRetry.Milliseconds())
+	var last []byte
+	// push sends the snapshot when it differs from the last one sent
+	// (compared without the clock, which always differs).
+	push := func() error {
+		s := a.snapshot()
+		key, err := json.Marshal(s)
+		if err != nil || bytes.Equal(key, last) {
+			return err
+		}
+		last = key
+		s.Now = events.Stamp(time.Now())
+		b, err := json.Marshal(s)
+		if err != nil {
+			return err
+		}
+		err = send(prefix, "snapshot", b)
+		prefix = ""
+		return err
+	}
+	check := time.NewTicker(statusCheckEvery)
+	defer check.Stop()
+	beat := time.NewTicker(statusHeartbeat)
+	defer beat.Stop()
+	for {
+		// Taken before the snapshot, so a change while it is built wakes
+		// the next wait.
+		fed := a.feed.wait()
+		a.health.mu.Lock()
+		healthChanged := a.health.changed
+		a.health.mu.Unlock()
+		if err := push(); err != nil {
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-a.feed.done:
+			return
+		case <-fed:
+		case <-healthChanged:
+		case <-check.C:
+		case <-beat.C:
+			if send("", "tick", []byte(`{"now":"`+events.Stamp(time.Now())+`"}`)) != nil {
+				return
+			}
 		}
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = statusTmpl.Execute(w, data)
 }

@@ -97,7 +97,28 @@ type Embedded struct {
 	MaxStore  int64 `yaml:"max_store"`
 	// Sync is "always" (fsync every write) or a Go duration (sync interval).
 	Sync string `yaml:"sync"`
+	// Domain is the server's JetStream domain: the hub reaches this
+	// store's streams as $JS.<domain>.API. With Leaf set it defaults to
+	// store_id.
+	Domain string `yaml:"domain"`
+	// Leaf links the embedded server to a central NATS system (the hub)
+	// as a leaf node; no URLs, no link.
+	Leaf Leaf `yaml:"leaf"`
 }
+
+// Leaf is the embedded server's link to the hub.
+type Leaf struct {
+	// URLs are the hub's leaf node listeners (nats-leaf://, tls://, ws://,
+	// wss://), without credentials.
+	URLs      []string `yaml:"urls"`
+	CredsFile string   `yaml:"creds_file"`
+	// TLS: ca_file trusts a private CA; cert_file and key_file together
+	// are a client certificate.
+	TLS NATSTLS `yaml:"tls"`
+}
+
+// LeafEnabled reports whether the embedded server links to a hub.
+func (e Embedded) LeafEnabled() bool { return len(e.Leaf.URLs) > 0 }
 
 // EmbeddedAuth is the one user registers authenticate as.
 type EmbeddedAuth struct {
@@ -260,6 +281,10 @@ func (c *Config) fillDerived() {
 	}
 	if c.NATS.Name == "" && c.StoreID != "" {
 		c.NATS.Name = "posagent-" + c.StoreID
+	}
+	if e := &c.NATS.Embedded; e.Domain == "" && e.LeafEnabled() {
+		// One domain per store: store ids are unique and valid domains.
+		e.Domain = c.StoreID
 	}
 	for i := range c.POS {
 		p := &c.POS[i]

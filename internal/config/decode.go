@@ -199,6 +199,11 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 			d.bad(path, "must be a list (lines starting with -)", scalarValue(n))
 			return
 		}
+		if len(n.Content) == 0 {
+			// An empty list is the same as none: `urls: []` keeps the default.
+			v.Set(reflect.Zero(t))
+			return
+		}
 		s := reflect.MakeSlice(t, 0, len(n.Content))
 		for i, item := range n.Content {
 			// A bad element still takes its place, so later elements keep

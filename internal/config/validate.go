@@ -205,6 +205,7 @@ func (c *Config) validateNATS(v *checker) {
 			v.add("nats.embedded.sync", `must be "always" (fsync every write) or a sync interval like 1s`, quote(e.Sync))
 		}
 	}
+	validateLeaf(v, e)
 }
 
 func checkNATSURL(v *checker, s string) {

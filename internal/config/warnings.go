@@ -82,6 +82,8 @@ func (c *Config) Warnings(env Env) []Warning {
 		w.secretFile("nats.tls.key_file", n.TLS.KeyFile)
 	}
 
+	c.leafWarnings(w)
+
 	if c.HTTP.Listen != "" && !loopbackListen(c.HTTP.Listen) {
 		w.add("http.listen", "reachable from the network without authentication (status page, metrics, web display): needed only for a web display on another device")
 	}

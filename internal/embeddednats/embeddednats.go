@@ -2,8 +2,10 @@
 // process, for a store that has no NATS of its own (config key
 // nats.embedded). It turns the few settings an operator chooses into
 // nats-server options with safe limits (JetStream memory and disk caps, fsync
-// on every write by default), reports start-up failures as errors naming the
-// config key at fault, and routes the server's log lines into slog.
+// on every write by default), optionally links it to head office's NATS as
+// a leaf node in its own JetStream domain (leaf.go), reports start-up
+// failures as errors naming the config key at fault, and routes the
+// server's log lines into slog.
 package embeddednats
 
 import (
@@ -58,9 +60,12 @@ type Options struct {
 	// ServerName names the server in logs and monitoring, e.g.
 	// "posagent-S001"; "" lets nats-server generate one.
 	ServerName string
-	// Domain is an optional JetStream domain, for a future leaf-node setup
-	// where each store is its own domain under a hub.
+	// Domain is the JetStream domain (domain): with Leaf set, required and
+	// different from the hub's, so the store's JetStream API stays local
+	// ($JS.API) and the hub addresses it as $JS.<domain>.API.
 	Domain string
+	// Leaf, when set, links the server to a hub as a leaf node (leaf).
+	Leaf *Leaf
 	// Logger receives the server's own log lines: notices at Info, warnings
 	// at Warn, errors at Error; debug and trace are dropped. nil discards.
 	Logger *slog.Logger
@@ -145,6 +150,10 @@ func (o Options) serverOptions() (*server.Options, error) {
 		return nil, errors.New("embedded NATS: auth.password_file: required when auth.user is set")
 	}
 
+	if o.Domain != "" && !validDomain(o.Domain) {
+		return nil, fmt.Errorf("embedded NATS: domain %q: want 1-64 of A-Za-z0-9, '-' and '_' (a subject token)", o.Domain)
+	}
+
 	so := &server.Options{
 		ServerName:             o.ServerName,
 		Host:                   host,
@@ -174,6 +183,9 @@ func (o Options) serverOptions() (*server.Options, error) {
 		}
 		so.TLSConfig = tc
 		so.TLS = true
+	}
+	if err := o.applyLeaf(so); err != nil {
+		return nil, err
 	}
 	return so, nil
 }
@@ -341,7 +353,7 @@ func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
 	return nc, nil
 }
 
-// NATS returns the underlying server, for tests and later leaf-node setup.
+// NATS returns the underlying server, for tests and monitoring.
 func (s *Server) NATS() *server.Server { return s.ns }
 
 // Shutdown stops the server and waits until it has finished, flushing

@@ -25,6 +25,7 @@ type Metrics struct {
 	natsConnected  prometheus.Gauge
 	natsReconnects prometheus.Counter
 	eventsFailed   prometheus.Counter
+	pending        *prometheus.GaugeVec
 }
 
 // New registers the series on a new registry, with the Go runtime and
@@ -54,9 +55,11 @@ func New() *Metrics {
 			Help: "Reconnections to NATS."}),
 		eventsFailed: prometheus.NewCounter(prometheus.CounterOpts{Name: "posagent_event_publish_failures_total",
 			Help: "Events whose publication failed and was retried."}),
+		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "posagent_consumer_pending",
+			Help: "Commands waiting in the stream for the POS's consumer (its num_pending), sampled periodically."}, []string{"pos"}),
 	}
 	m.reg.MustRegister(m.commands, m.apiDuration, m.apiRetries, m.ordersOpen, m.printerErrors, m.displayErrors,
-		m.natsConnected, m.natsReconnects, m.eventsFailed,
+		m.natsConnected, m.natsReconnects, m.eventsFailed, m.pending,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -104,3 +107,8 @@ func (m *Metrics) NATSConnected(up bool) {
 
 // NATSReconnected counts a reconnection.
 func (m *Metrics) NATSReconnected() { m.natsReconnects.Inc() }
+
+// ConsumerPending sets the commands waiting for a POS's consumer.
+func (m *Metrics) ConsumerPending(pos string, n uint64) {
+	m.pending.WithLabelValues(pos).Set(float64(n))
+}
