@@ -199,10 +199,12 @@ func (s *Session) create(ctx context.Context, d Delivery, rec *saleRecord) error
 	rec.State, rec.CmdSeq, rec.LastEvent = stateAwaiting, d.Seq, ev
 	s.active = rec
 	s.showAwaiting(rec)
-	s.printReceipt(rec)
 	if err := s.publish(ctx, ev); err != nil {
 		return err
 	}
+	// After publish: the job asks the status snapshot whether the sale
+	// still awaits payment, and publish is what updates it.
+	s.printReceipt(rec)
 	if err := s.putSale(ctx, rec); err != nil {
 		return err
 	}
