@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/internal/config"
+	"github.com/posagent/posagent/internal/qrorder/qrordertest"
 )
 
 // TestNewSaleFindsOldOnePaid: the open order was paid just before the next
@@ -28,5 +29,30 @@ func TestNewSaleFindsOldOnePaid(t *testing.T) {
 	h.evMu.Unlock()
 	if got := strings.Join(order, ","); got != "old:created,old:processed,new:created" {
 		t.Fatalf("events %s", got)
+	}
+}
+
+// TestRedeliveredCancelAnswersWithTheOutcome: the agent stops after the
+// API canceled the order but before the cancel was acknowledged. The
+// redelivered cancel answers with the sale's canceled event, never with a
+// refusal.
+func TestRedeliveredCancelAnswersWithTheOutcome(t *testing.T) {
+	h := newHarness(t, withExternalNATS())
+	h.send("POS1", "sale", `{"sale_id":"rc","total_amount":"3.00"}`)
+	created := h.waitSale("rc", "created").Event
+	h.sim.Inject(qrordertest.EndpointCancel, qrordertest.Fault{Hang: true, AfterCommit: true})
+	seq := h.send("POS1", "cancel", `{"sale_id":"rc"}`)
+	h.simWait(func() bool { o, _ := h.sim.Order(created.OrderID); return o.Status == "canceled" })
+	h.restart()
+	h.waitSale("rc", "canceled")
+	// Commands run in order per POS: once a later command is answered,
+	// the redelivered cancel has been handled (whether it ran again or was
+	// answered from the record).
+	probe := h.send("POS1", "cancel", `{"sale_id":"zz-probe"}`)
+	h.waitCmd(probe, "rejected")
+	for _, r := range h.eventsOf("rc") {
+		if r.Event.Status == "rejected" || r.Event.Status == "failed" || r.CommandSeq() == seq {
+			t.Fatalf("the cancel was refused: %s", r.Raw)
+		}
 	}
 }

@@ -30,6 +30,12 @@ func (s *Session) handleCancel(ctx context.Context, d Delivery, c command.Cancel
 		return s.unknownSale(ctx, d, c.SaleID)
 	}
 	if rec.State != stateAwaiting {
+		if d.NumDelivered > 1 && isFinal(rec.LastEvent.Status) {
+			// This very cancel may have ended the sale before the agent
+			// stopped (or the poller saw the outcome first): answer with
+			// the sale's final event rather than a refusal.
+			return s.replay(ctx, d, string(command.VerbCancel), rec.LastEvent, 0)
+		}
 		return s.invalidState(ctx, d, rec, "only an unpaid order can be canceled")
 	}
 	if s.active != nil && s.active.SaleID == rec.SaleID {
