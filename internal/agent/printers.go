@@ -21,7 +21,7 @@ func PrinterConfig(c *config.Printer) printer.Config {
 	return printer.Config{
 		Transport: c.Transport, Device: c.Device, Baud: c.Baud, FlowControl: c.FlowControl,
 		WriteTimeout: c.WriteTimeout, Profile: c.Profile, QR: c.QR, PaperWidthDots: c.PaperWidthDots,
-		CodePage: c.CodePage, MaxModuleDots: c.MaxModuleDots,
+		CodePage: c.CodePage, MaxModuleDots: c.MaxModuleDots, StatusQuery: c.StatusQuery,
 	}
 }
 

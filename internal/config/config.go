@@ -191,6 +191,11 @@ type Printer struct {
 	// MaxModuleDots caps the dots per QR module of a raster QR, which bounds
 	// the bytes sent (at 9600 baud every dot counts).
 	MaxModuleDots int `yaml:"max_module_dots"`
+	// StatusQuery says whether the printer is asked for its state (DLE
+	// EOT, serial and tcp): auto (ask; one that never answers still gets
+	// its receipts), on (silence means offline), off (for printers that
+	// print the query as garbage).
+	StatusQuery string `yaml:"status_query"`
 }
 
 // Default values of CONTRACT.md section 2.
@@ -256,6 +261,7 @@ func defaultPrinter() Printer {
 		Profile:       "epson",
 		QR:            "auto",
 		MaxModuleDots: DefaultMaxModuleDots,
+		StatusQuery:   "auto",
 	}
 }
 

@@ -97,7 +97,7 @@ pos:
 		t.Errorf("displays = %+v, want %+v", p.Displays, wantDisplays)
 	}
 	wantPrinter := Printer{Transport: "tcp", Device: "10.0.0.9:9100", Baud: 9600, FlowControl: "none",
-		WriteTimeout: 10 * time.Second, Profile: "epson", QR: "auto", MaxModuleDots: 5}
+		WriteTimeout: 10 * time.Second, Profile: "epson", QR: "auto", MaxModuleDots: 5, StatusQuery: "auto"}
 	if *p.Printer != wantPrinter {
 		t.Errorf("printer = %+v, want %+v", *p.Printer, wantPrinter)
 	}

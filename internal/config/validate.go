@@ -391,6 +391,9 @@ func validatePrinter(v *checker, pp string, p *Printer) {
 	if p.MaxModuleDots < 1 || p.MaxModuleDots > maxModuleDots {
 		v.add(pp+".max_module_dots", "must be 1 to 16 dots per QR module", quote(strconv.Itoa(p.MaxModuleDots)))
 	}
+	if !oneOf("auto on off", p.StatusQuery) {
+		v.add(pp+".status_query", "must be one of auto, on, off", quote(p.StatusQuery))
+	}
 }
 
 // absPath checks an optional (or, with required, mandatory) absolute path.

@@ -127,7 +127,7 @@ func TestParseBad(t *testing.T) {
 		{"tcp without port", withPOS("  - {external_pos_id: P1, printer: {transport: tcp, device: printer.local}}\n"), []string{`pos[0].printer.device: must be host:port for transport tcp, like 192.168.1.50:9100 ("printer.local")`}},
 		{"native on raster profile", withPOS("  - {external_pos_id: P1, printer: {transport: usb, device: /dev/usb/lp0, profile: generic58, qr: native}}\n"),
 			[]string{`pos[0].printer.qr: profile generic58 has no native QR (it would print as text): use raster or auto ("native")`}},
-		{"printer enums", withPOS("  - {external_pos_id: P1, printer: {transport: usb, device: /dev/usb/lp0, flow_control: hw, profile: star, qr: maybe, code_page: utf8, paper_width_dots: 100, max_module_dots: 0, write_timeout: 0s}}\n"), []string{
+		{"printer enums", withPOS("  - {external_pos_id: P1, printer: {transport: usb, device: /dev/usb/lp0, flow_control: hw, profile: star, qr: maybe, code_page: utf8, paper_width_dots: 100, max_module_dots: 0, write_timeout: 0s, status_query: sometimes}}\n"), []string{
 			`pos[0].printer.flow_control: must be one of none, rtscts, xonxoff ("hw")`,
 			`pos[0].printer.write_timeout: must be positive: a stuck printer must not hang the POS ("0s")`,
 			`pos[0].printer.profile: must be one of epson, epson58, tm-t88, generic58, generic80 ("star")`,
@@ -135,6 +135,7 @@ func TestParseBad(t *testing.T) {
 			`pos[0].printer.paper_width_dots: must be 0 (the profile's) or a multiple of 8 from 128 to 1024 ("100")`,
 			`pos[0].printer.code_page: must be "" (the profile's) or one of cp437, cp850, cp858, cp860, wpc1252 ("utf8")`,
 			`pos[0].printer.max_module_dots: must be 1 to 16 dots per QR module ("0")`,
+			`pos[0].printer.status_query: must be one of auto, on, off ("sometimes")`,
 		}},
 		{"shared serial printer", withPOS("  - {external_pos_id: P1, printer: {transport: serial, device: /dev/ttyS0}}\n  - {external_pos_id: P2, printer: {transport: serial, device: /dev/ttyS0}}\n"),
 			[]string{`pos[1].printer.device: already used by pos[0].printer.device: two outputs cannot share it ("/dev/ttyS0")`}},
