@@ -25,9 +25,12 @@ func (a *Agent) connect(ctx context.Context) (*nats.Conn, error) {
 		nats.RetryOnFailedConnect(true),
 		nats.ReconnectWait(time.Second),
 		nats.ReconnectJitter(500*time.Millisecond, time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			a.health.natsDown(err)
 			a.metrics.NATSConnected(false)
+			if nc.IsClosed() || nc.IsDraining() {
+				return // our own shutdown
+			}
 			a.log.Warn("NATS disconnected; reconnecting", "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParse(t *testing.T) {
+	o, err := parse(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.figures) != 3 || o.pos != 10 || o.sales != 10000 || o.starts != 7 {
+		t.Errorf("defaults = %+v", o)
+	}
+	for _, args := range [][]string{
+		{"-figures", "sizes,rss"},
+		{"-figures", ""},
+		{"-pos", "0"},
+		{"-pos", "100"},
+		{"-pos", "10", "-sales", "9"},
+		{"-starts", "0"},
+		{"stray"},
+	} {
+		if _, err := parse(args, io.Discard); err == nil {
+			t.Errorf("parse(%q) accepted", args)
+		}
+	}
+}
+
+func TestProcReaders(t *testing.T) {
+	m, err := readMemory(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.RSS <= 0 || m.HWM < m.RSS {
+		t.Errorf("memory = %+v, want 0 < RSS <= HWM", m)
+	}
+	if _, err := cpuTime(os.Getpid()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readMemory(-1); err == nil {
+		t.Error("readMemory(-1) succeeded")
+	}
+}
+
+func TestLineWatch(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := &lineWatch{f: f}
+	early := w.watch("ready")
+	io.WriteString(w, "starting\nserver is rea")
+	select {
+	case <-early:
+		t.Fatal("signalled on a partial line")
+	default:
+	}
+	io.WriteString(w, "dy now\n")
+	select {
+	case <-early:
+	default:
+		t.Fatal("not signalled once the line was complete")
+	}
+	select {
+	case <-w.watch("starting"): // printed before the watch began
+	default:
+		t.Fatal("a line printed before watch was missed")
+	}
+	b, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != "starting\nserver is ready now\n" {
+		t.Errorf("log = %q", b)
+	}
+}
+
+func TestNotifySocket(t *testing.T) {
+	ns, err := listenNotify(filepath.Join(t.TempDir(), "notify.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.close()
+	c, err := net.Dial("unixgram", ns.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// A watchdog ping alone is not readiness; READY=1 within a datagram is.
+	for _, msg := range []string{"WATCHDOG=1", "STATUS=up\nREADY=1"} {
+		if _, err := c.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alive := &child{name: "fake", done: make(chan struct{})}
+	if _, err := ns.waitReady(alive, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	exited := &child{name: "fake", done: make(chan struct{})}
+	close(exited.done)
+	if _, err := ns.waitReady(exited, 10*time.Second); err == nil || !strings.Contains(err.Error(), "exited") {
+		t.Errorf("waitReady after exit = %v", err)
+	}
+}
+
+func TestAgentConfig(t *testing.T) {
+	dir := t.TempDir()
+	f, err := agentConfig(dir, "http://127.0.0.1:1", "", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(f.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"store_id: BENCH\n", "base_url: http://127.0.0.1:1\n", "url: \"\"\n",
+		"sync: always\n", "- external_pos_id: POS01\n", "- external_pos_id: POS03\n"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("config lacks %q:\n%s", want, b)
+		}
+	}
+	if !strings.HasPrefix(f.registerURL, "nats://127.0.0.1:") || !strings.HasPrefix(f.httpAddr, "127.0.0.1:") {
+		t.Errorf("files = %+v", f)
+	}
+	ext, err := agentConfig(dir, "http://127.0.0.1:1", "nats://127.0.0.1:4222", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ext.registerURL != "nats://127.0.0.1:4222" {
+		t.Errorf("external registerURL = %q", ext.registerURL)
+	}
+}
+
+func TestSpread(t *testing.T) {
+	ms := time.Millisecond
+	if got := spread([]time.Duration{30 * ms, 10 * ms, 20 * ms}); got != "20.0 ms (10.0-30.0)" {
+		t.Errorf("spread = %q", got)
+	}
+	if got := mib(-1); got != "-" {
+		t.Errorf("mib(-1) = %q", got)
+	}
+}

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Subjects as CONTRACT.md section 3 names them, for the driver's config.
+const (
+	subjectPrefix = "pos"
+	storeID       = "BENCH"
+	eventWait     = 30 * time.Second
+)
+
+// posID is the external_pos_id of the i-th (0-based) POS.
+func posID(i int) string { return fmt.Sprintf("POS%02d", i+1) }
+
+// registers plays one register per POS, each on its own NATS connection.
+type registers struct {
+	regs []*reg
+}
+
+type reg struct {
+	pos string
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	evc chan event
+}
+
+type event struct {
+	at     time.Time
+	saleID string
+	status string
+}
+
+func connectRegisters(url string, n int) (*registers, error) {
+	rs := &registers{}
+	for i := range n {
+		r, err := connectRegister(url, posID(i))
+		if err != nil {
+			rs.close()
+			return nil, err
+		}
+		rs.regs = append(rs.regs, r)
+	}
+	return rs, nil
+}
+
+func connectRegister(url, pos string) (*reg, error) {
+	nc, err := nats.Connect(url, nats.Name("benchdriver-"+pos))
+	if err != nil {
+		return nil, fmt.Errorf("register %s: %w", pos, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	r := &reg{pos: pos, nc: nc, js: js, evc: make(chan event, 64)}
+	_, err = nc.Subscribe(subjectPrefix+"."+storeID+"."+pos+".evt.>", func(m *nats.Msg) {
+		at := time.Now()
+		var e struct {
+			SaleID string `json:"sale_id"`
+			Status string `json:"status"`
+		}
+		if json.Unmarshal(m.Data, &e) == nil {
+			r.evc <- event{at: at, saleID: e.SaleID, status: e.Status}
+		}
+	})
+	if err == nil {
+		err = nc.Flush()
+	}
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("register %s: subscribe: %w", pos, err)
+	}
+	return r, nil
+}
+
+func (rs *registers) close() {
+	for _, r := range rs.regs {
+		r.nc.Close()
+	}
+}
+
+// loadResult is one load run as the registers saw it.
+type loadResult struct {
+	sales   int
+	elapsed time.Duration
+	created []time.Duration // sale sent -> created received, sorted
+}
+
+func (l loadResult) salesPerSecond() float64 { return float64(l.sales) / l.elapsed.Seconds() }
+
+func (l loadResult) quantile(q float64) time.Duration {
+	if len(l.created) == 0 {
+		return 0
+	}
+	return l.created[int(q*float64(len(l.created)-1))]
+}
+
+// run makes n sales over all POS in parallel, one at a time per POS: sale,
+// wait for created, cancel, wait for canceled (so the POS is free).
+func (rs *registers) run(ctx context.Context, n int, prefix string) (loadResult, error) {
+	var next atomic.Int64
+	var mu sync.Mutex
+	var firstErr error
+	res := loadResult{created: make([]time.Duration, 0, n)}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	start := time.Now()
+	for _, r := range rs.regs {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := next.Add(1)
+				if i > int64(n) {
+					return
+				}
+				l, err := r.sale(ctx, fmt.Sprintf("%s%d", prefix, i))
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+					cancel()
+				}
+				if err == nil {
+					res.created = append(res.created, l)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	res.sales = len(res.created)
+	slices.Sort(res.created)
+	return res, firstErr
+}
+
+func (r *reg) sale(ctx context.Context, id string) (time.Duration, error) {
+	start := time.Now()
+	if err := r.send(ctx, "sale", `{"sale_id":"`+id+`","total_amount":"150.00","description":"Ticket `+id+
+		`","items":[{"title":"Café con leche","unit_price":"75.00","quantity":2,"unit_measure":"unit","external_code":"7791234567890"}]}`); err != nil {
+		return 0, err
+	}
+	created, err := r.await(ctx, id, "created")
+	if err != nil {
+		return 0, err
+	}
+	if err := r.send(ctx, "cancel", `{"sale_id":"`+id+`"}`); err != nil {
+		return 0, err
+	}
+	if _, err := r.await(ctx, id, "canceled"); err != nil {
+		return 0, err
+	}
+	return created.Sub(start), nil
+}
+
+func (r *reg) send(ctx context.Context, verb, payload string) error {
+	ctx, cancel := context.WithTimeout(ctx, eventWait)
+	defer cancel()
+	if _, err := r.js.Publish(ctx, subjectPrefix+"."+storeID+"."+r.pos+".cmd."+verb, []byte(payload)); err != nil {
+		return fmt.Errorf("%s %s: %w", r.pos, verb, err)
+	}
+	return nil
+}
+
+// await skips events until saleID's status arrives and returns its arrival.
+func (r *reg) await(ctx context.Context, saleID, status string) (time.Time, error) {
+	t := time.NewTimer(eventWait)
+	defer t.Stop()
+	for {
+		select {
+		case e := <-r.evc:
+			if e.saleID != saleID {
+				continue
+			}
+			if e.status == status {
+				return e.at, nil
+			}
+			if e.status == "rejected" || e.status == "failed" {
+				return time.Time{}, fmt.Errorf("%s %s: got %s waiting for %s", r.pos, saleID, e.status, status)
+			}
+		case <-t.C:
+			return time.Time{}, fmt.Errorf("%s %s: no %s event within %s", r.pos, saleID, status, eventWait)
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		}
+	}
+}
