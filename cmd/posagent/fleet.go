@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/posagent/posagent/internal/agent"
 	"github.com/posagent/posagent/internal/fleet"
 )
 
@@ -63,7 +64,7 @@ func cmdFleet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	nc, err := nats.Connect(*url, opts...)
 	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w", redactNATSURL(*url), err)
+		return fmt.Errorf("connect to NATS at %s: %w", agent.RedactURL(*url), err)
 	}
 	defer nc.Close()
 
@@ -97,17 +98,4 @@ func cmdFleet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return silentError{exitFailure}
 	}
 	return nil
-}
-
-// redactNATSURL drops user information from URLs for messages.
-func redactNATSURL(urls string) string {
-	parts := strings.Split(urls, ",")
-	for i, u := range parts {
-		if at := strings.LastIndex(u, "@"); at >= 0 {
-			if s := strings.Index(u, "://"); s >= 0 && s < at {
-				parts[i] = u[:s+3] + "[REDACTED]@" + u[at+1:]
-			}
-		}
-	}
-	return strings.Join(parts, ",")
 }

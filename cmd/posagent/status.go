@@ -119,7 +119,7 @@ func queryStore(ctx context.Context, cfg *config.Config, timeout time.Duration) 
 	}
 	nc, err := nats.Connect(url, append(opts, nats.Name("posagent-status"), nats.Timeout(timeout))...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", redactNATSURL(url), err)
+		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", agent.RedactURL(url), err)
 	}
 	defer nc.Close()
 	var rows []fleet.Row

@@ -81,7 +81,7 @@ func (a *Agent) connect(ctx context.Context) (*nats.Conn, error) {
 		return nil, fmt.Errorf("agent: nats.url: %w", err)
 	}
 	if !nc.IsConnected() {
-		a.log.Warn("NATS not reachable yet; retrying in the background", "url", redactURL(cfg.URL))
+		a.log.Warn("NATS not reachable yet; retrying in the background", "url", RedactURL(cfg.URL))
 	}
 	a.setConn(nc)
 	return nc, nil
@@ -202,8 +202,8 @@ func readSecretFile(readFile func(string) ([]byte, error), key, path string) (se
 	return secret.New(v), nil
 }
 
-// redactURL drops user information from NATS URLs for logs.
-func redactURL(urls string) string {
+// RedactURL drops user information from NATS URLs for logs and messages.
+func RedactURL(urls string) string {
 	parts := strings.Split(urls, ",")
 	for i, u := range parts {
 		if at := strings.LastIndex(u, "@"); at >= 0 {

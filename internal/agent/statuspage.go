@@ -90,7 +90,7 @@ func (a *Agent) snapshot() statusSnapshot {
 	s := statusSnapshot{
 		StoreID: cfg.StoreID, StoreName: cfg.StoreName, Version: version.Version(),
 		Started: events.Stamp(a.started), Health: a.health.report(),
-		NATS: statusNATS{URL: redactURL(a.NATSURL()), Hub: a.hubLink()},
+		NATS: statusNATS{URL: RedactURL(a.NATSURL()), Hub: a.hubLink()},
 		POS:  make(map[string]posView, len(cfg.POS)),
 	}
 	if cfg.NATS.URL == "" {
