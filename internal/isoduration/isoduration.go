@@ -18,6 +18,22 @@ import (
 // ErrSyntax is wrapped by every Parse error.
 var ErrSyntax = errors.New("not an ISO 8601 duration")
 
+// maxDuration bounds what Parse accepts: far beyond any expiration_time
+// the API takes (3600 h), and far from time.Duration's overflow.
+const maxDuration = 100 * 365 * 24 * time.Hour
+
+func unitSize(unit byte) time.Duration {
+	switch unit {
+	case 'W':
+		return 7 * 24 * time.Hour
+	case 'D':
+		return 24 * time.Hour
+	case 'H':
+		return time.Hour
+	}
+	return time.Minute
+}
+
 // Parse reads "P[nW][nD][T[nH][nM][nS]]" with whole numbers (seconds may
 // have a fraction), e.g. "PT15M", "PT30S", "P1DT12H", "P2W".
 func Parse(s string) (time.Duration, error) {
@@ -68,16 +84,20 @@ func Parse(s string) (time.Duration, error) {
 			if err != nil || strings.HasPrefix(num, ".") || strings.HasSuffix(num, ".") {
 				return bad("bad seconds")
 			}
-			if f > 1e9 {
+			if f > maxDuration.Seconds() {
 				return bad("too long")
 			}
 			d = time.Duration(f * float64(time.Second))
 		} else {
 			n, err := strconv.ParseInt(num, 10, 64)
-			if err != nil || n > 1e6 {
+			size := unitSize(unit)
+			if err != nil || n > int64(maxDuration/size) {
 				return bad("bad or too large number")
 			}
-			d = time.Duration(n) * map[byte]time.Duration{'W': 7 * 24 * time.Hour, 'D': 24 * time.Hour, 'H': time.Hour, 'M': time.Minute}[unit]
+			d = time.Duration(n) * size
+		}
+		if total > maxDuration-d {
+			return bad("too long")
 		}
 		total += d
 	}

@@ -19,7 +19,7 @@ func TestParse(t *testing.T) {
 		}
 	}
 	for _, in := range []string{"", "P", "PT", "15M", "PT15", "P1Y", "P1M", "PT1M1H", "P1DT", "PTM", "PT-1M",
-		"PT1.S", "PT.5S", "pt15m", "PT15M ", "P1D1W", "PT1HT1M", "PT99999999999H"} {
+		"PT1.S", "PT.5S", "pt15m", "PT15M ", "P1D1W", "PT1HT1M", "PT99999999999H", "P20000W", "P5000WT900000H", "PT9999999999999S"} {
 		if got, err := Parse(in); err == nil || !errors.Is(err, ErrSyntax) {
 			t.Errorf("Parse(%q) = %v, %v; want ErrSyntax", in, got, err)
 		}
