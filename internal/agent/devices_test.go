@@ -101,30 +101,11 @@ func waitFile(t *testing.T, path string, ok func([]byte) bool) {
 // Chromium, runs a sale through the agent, reads the QR off a screenshot
 // and pays it: the page shows "paid" without a reload.
 func TestWebDisplayThroughTheAgent(t *testing.T) {
-	const chromium = "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s missing and CI=true", chromium)
-		}
-		t.Skipf("%s missing: skipping the browser test (apt-get install chromium)", chromium)
-	}
+	requireChromium(t)
 	h := newHarness(t, withConfig(func(c *config.Config) {
 		c.POS[0].Displays = []config.Display{{Type: "web", ECC: "M"}}
 	}))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()))
-	ctx, cancelTab := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelTab(); cancelAlloc() })
-	poll := func(what, cond string) {
-		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(20*time.Millisecond),
-			chromedp.WithPollingTimeout(wait))); err != nil {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
-	}
+	ctx, poll := openBrowser(t)
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 720),
 		chromedp.Navigate("http://"+h.agent.HTTPAddr()+"/display/POS1")); err != nil {
 		t.Fatal(err)
@@ -155,4 +136,42 @@ func TestWebDisplayThroughTheAgent(t *testing.T) {
 	if code, _ := h.get("/display/NOPE"); code != 404 {
 		t.Fatalf("unknown POS display answered %d", code)
 	}
+}
+
+const chromium = "/usr/bin/chromium"
+
+// requireChromium skips a browser test where Chromium is not installed,
+// and fails it under CI=true, where a skipped browser test would hide a
+// broken page.
+func requireChromium(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(chromium); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s missing and CI=true", chromium)
+		}
+		t.Skipf("%s missing: skipping the browser test (apt-get install chromium)", chromium)
+	}
+}
+
+// openBrowser starts headless Chromium with the flags the store machines
+// use, and returns its tab and a function that waits for a JavaScript
+// condition in the page (the deadline only bounds a failing test).
+func openBrowser(t *testing.T) (context.Context, func(what, cond string)) {
+	t.Helper()
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()))
+	ctx, cancelTab := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelTab(); cancelAlloc() })
+	poll := func(what, cond string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(20*time.Millisecond),
+			chromedp.WithPollingTimeout(wait))); err != nil {
+			text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+			t.Fatalf("waiting for %s: %v\npage:\n%s", what, err, text)
+		}
+	}
+	return ctx, poll
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -237,31 +236,11 @@ func TestOperationsMetrics(t *testing.T) {
 // TestStatusPageInChromium opens the status page at a phone's size, runs a
 // sale through the agent and sees it appear and finish without a reload.
 func TestStatusPageInChromium(t *testing.T) {
-	const chromium = "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s missing and CI=true", chromium)
-		}
-		t.Skipf("%s missing: skipping the browser test (apt-get install chromium)", chromium)
-	}
+	requireChromium(t)
 	h := newHarness(t, withConfig(func(c *config.Config) {
 		c.POS[0].Displays = []config.Display{{Type: "web", ECC: "M"}}
 	}))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()))
-	ctx, cancelTab := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelTab(); cancelAlloc() })
-	poll := func(what, cond string) {
-		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(20*time.Millisecond),
-			chromedp.WithPollingTimeout(wait))); err != nil {
-			text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
-			t.Fatalf("waiting for %s: %v\npage:\n%s", what, err, text)
-		}
-	}
+	ctx, poll := openBrowser(t)
 	card := func(pos string) string { return `document.querySelector('.card[data-pos="` + pos + `"]')` }
 	// A phone: 390 CSS pixels wide.
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile),
