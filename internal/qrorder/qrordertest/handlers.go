@@ -171,26 +171,15 @@ func (s *Simulator) get(id string) response {
 
 // cancel is POST /v1/orders/{id}/cancel.
 func (s *Simulator) cancel(r *http.Request, id string, body []byte) response {
-	key, bad := idempotencyKey(r.Header)
-	if bad != nil {
-		return *bad
-	}
-	if bad := pathID(id); bad != nil {
-		return *bad
-	}
-	m, canon, bad := decodeBody(r, body, true)
+	key, m, canon, bad := writeRequest(r, id, body)
 	if bad != nil {
 		return *bad
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o, ok := s.orders[id]
-	if !ok {
-		return orderNotFound(id)
-	}
-	scope := idemScope(EndpointCancel, id, key)
-	if res, ok := s.replayLocked(scope, canon); ok {
-		return res
+	o, scope, done := s.orderWriteLocked(EndpointCancel, id, key, canon)
+	if done != nil {
+		return *done
 	}
 	if len(m) > 0 {
 		var p problems
@@ -210,26 +199,15 @@ func (s *Simulator) cancel(r *http.Request, id string, body []byte) response {
 
 // refund is POST /v1/orders/{id}/refund.
 func (s *Simulator) refund(r *http.Request, id string, body []byte) response {
-	key, bad := idempotencyKey(r.Header)
-	if bad != nil {
-		return *bad
-	}
-	if bad := pathID(id); bad != nil {
-		return *bad
-	}
-	m, canon, bad := decodeBody(r, body, true)
+	key, m, canon, bad := writeRequest(r, id, body)
 	if bad != nil {
 		return *bad
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o, ok := s.orders[id]
-	if !ok {
-		return orderNotFound(id)
-	}
-	scope := idemScope(EndpointRefund, id, key)
-	if res, ok := s.replayLocked(scope, canon); ok {
-		return res
+	o, scope, done := s.orderWriteLocked(EndpointRefund, id, key, canon)
+	if done != nil {
+		return *done
 	}
 	parts, bad := validateRefund(refundSchema(), m)
 	if bad != nil {
@@ -270,4 +248,33 @@ func (s *Simulator) refund(r *http.Request, id string, body []byte) response {
 	s.changedLocked()
 	s.rememberLocked(scope, canon, http.StatusCreated, id)
 	return s.orderResponse(http.StatusCreated, o)
+}
+
+// writeRequest checks what every write on an order needs before the
+// order is looked at: the idempotency key, the order id in the path and a
+// JSON body (empty allowed).
+func writeRequest(r *http.Request, id string, body []byte) (key string, m map[string]any, canon string, bad *response) {
+	if key, bad = idempotencyKey(r.Header); bad != nil {
+		return "", nil, "", bad
+	}
+	if bad = pathID(id); bad != nil {
+		return "", nil, "", bad
+	}
+	m, canon, bad = decodeBody(r, body, true)
+	return key, m, canon, bad
+}
+
+// orderWriteLocked finds the order a write is about and, when the same key
+// already wrote the same body, the answer to give again (done).
+func (s *Simulator) orderWriteLocked(endpoint, id, key, canon string) (o *order, scope string, done *response) {
+	o, ok := s.orders[id]
+	if !ok {
+		res := orderNotFound(id)
+		return nil, "", &res
+	}
+	scope = idemScope(endpoint, id, key)
+	if res, ok := s.replayLocked(scope, canon); ok {
+		return nil, "", &res
+	}
+	return o, scope, nil
 }
