@@ -54,7 +54,7 @@ func New() *Metrics {
 		natsReconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "posagent_nats_reconnects_total",
 			Help: "Reconnections to NATS."}),
 		eventsFailed: prometheus.NewCounter(prometheus.CounterOpts{Name: "posagent_event_publish_failures_total",
-			Help: "Events whose publication failed and was retried."}),
+			Help: "Events whose publication failed (NATS unreachable); each is retried until stored."}),
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "posagent_consumer_pending",
 			Help: "Commands waiting in the stream for the POS's consumer (its num_pending), sampled periodically."}, []string{"pos"}),
 	}
@@ -112,3 +112,7 @@ func (m *Metrics) NATSReconnected() { m.natsReconnects.Inc() }
 func (m *Metrics) ConsumerPending(pos string, n uint64) {
 	m.pending.WithLabelValues(pos).Set(float64(n))
 }
+
+// EventPublishFailed counts an event whose publication failed (it is
+// retried: by the command's redelivery, or by the poller).
+func (m *Metrics) EventPublishFailed() { m.eventsFailed.Inc() }

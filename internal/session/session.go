@@ -60,6 +60,7 @@ type Printer interface{ Print(printer.Job) }
 type Metrics interface {
 	Command(pos, verb, outcome string)
 	OrdersOpen(pos string, n int)
+	EventPublishFailed()
 }
 
 // Config is one POS's settings.
@@ -261,6 +262,9 @@ func (s *Session) publish(ctx context.Context, ev events.Event) error {
 	if err := s.d.Events.Publish(ctx, ev); err != nil {
 		s.lastEvent = prev
 		s.updateSnapshot()
+		if s.d.Metrics != nil {
+			s.d.Metrics.EventPublishFailed()
+		}
 		return err
 	}
 	return nil
