@@ -152,6 +152,10 @@ func TestHealthAndTokenRefused(t *testing.T) {
 	if strings.Contains(h.logBuf.String(), h.token) || strings.Contains(body, h.token) {
 		t.Fatal("the token leaked into the log or health output")
 	}
+	// Counting follows the event within the same command: once a later
+	// command on the POS is answered, the sale's count is in.
+	probe := h.send("POS1", "cancel", `{"sale_id":"zz-probe"}`)
+	h.waitCmd(probe, "rejected")
 	code, body = h.get("/metrics")
 	if code != 200 || !strings.Contains(body, `posagent_commands_total{command="sale",outcome="rejected",pos="POS1"} 1`) ||
 		!strings.Contains(body, `posagent_api_request_duration_seconds_count{code="401",endpoint="create"} 1`) {
