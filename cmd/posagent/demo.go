@@ -123,6 +123,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if last.Event.Status != events.Processed {
 		return fmt.Errorf("demo: the sale ended %s, not processed", last.Event.Status)
 	}
+	// Let the customer display draw its "paid" screen before the story ends.
+	select {
+	case <-screen.nextFrame():
+	case <-time.After(2 * time.Second):
+	}
 	screen.step("paid. Try: curl http://%s/healthz", a.HTTPAddr())
 	if *keep {
 		screen.step("still running; Ctrl-C to stop")
@@ -145,11 +150,31 @@ type demoScreen struct {
 	tty   bool
 	steps []string
 	frame []byte
+	drawn chan struct{} // closed and replaced on every frame
+}
+
+// nextFrame is closed when the display draws its next frame.
+func (d *demoScreen) nextFrame() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.drawn == nil {
+		d.drawn = make(chan struct{})
+	}
+	return d.drawn
+}
+
+// framed wakes nextFrame's waiters; d.mu is held.
+func (d *demoScreen) framed() {
+	if d.drawn != nil {
+		close(d.drawn)
+		d.drawn = nil
+	}
 }
 
 func (d *demoScreen) Write(p []byte) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	defer d.framed()
 	if !d.tty {
 		return d.w.Write(p)
 	}
