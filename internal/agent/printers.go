@@ -22,6 +22,8 @@ func PrinterConfig(c *config.Printer) printer.Config {
 		Transport: c.Transport, Device: c.Device, Baud: c.Baud, FlowControl: c.FlowControl,
 		WriteTimeout: c.WriteTimeout, Profile: c.Profile, QR: c.QR, PaperWidthDots: c.PaperWidthDots,
 		CodePage: c.CodePage, MaxModuleDots: c.MaxModuleDots, StatusQuery: c.StatusQuery,
+		StatusTimeout: c.StatusTimeout, StatusInterval: c.StatusInterval, RetryMin: c.RetryMin, RetryMax: c.RetryMax,
+		RasterBandRows: c.RasterBandRows,
 	}
 }
 

@@ -196,6 +196,16 @@ type Printer struct {
 	// its receipts), on (silence means offline), off (for printers that
 	// print the query as garbage).
 	StatusQuery string `yaml:"status_query"`
+	// StatusTimeout is how long one status answer is waited for.
+	StatusTimeout time.Duration `yaml:"status_timeout"`
+	// StatusInterval is how often an idle printer is asked for its state.
+	StatusInterval time.Duration `yaml:"status_interval"`
+	// RetryMin and RetryMax bound the wait between attempts at a receipt
+	// whose printer failed (it is retried while its sale awaits payment).
+	RetryMin time.Duration `yaml:"retry_min"`
+	RetryMax time.Duration `yaml:"retry_max"`
+	// RasterBandRows caps the rows per raster command; 0: the profile's.
+	RasterBandRows int `yaml:"raster_band_rows"`
 }
 
 // Default values of CONTRACT.md section 2.
@@ -255,13 +265,17 @@ func defaultDisplay() Display { return Display{ECC: "M"} }
 
 func defaultPrinter() Printer {
 	return Printer{
-		Baud:          9600,
-		FlowControl:   "none",
-		WriteTimeout:  10 * time.Second,
-		Profile:       "epson",
-		QR:            "auto",
-		MaxModuleDots: DefaultMaxModuleDots,
-		StatusQuery:   "auto",
+		Baud:           9600,
+		FlowControl:    "none",
+		WriteTimeout:   10 * time.Second,
+		Profile:        "epson",
+		QR:             "auto",
+		MaxModuleDots:  DefaultMaxModuleDots,
+		StatusQuery:    "auto",
+		StatusTimeout:  time.Second,
+		StatusInterval: time.Minute,
+		RetryMin:       time.Second,
+		RetryMax:       30 * time.Second,
 	}
 }
 

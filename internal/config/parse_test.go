@@ -97,7 +97,8 @@ pos:
 		t.Errorf("displays = %+v, want %+v", p.Displays, wantDisplays)
 	}
 	wantPrinter := Printer{Transport: "tcp", Device: "10.0.0.9:9100", Baud: 9600, FlowControl: "none",
-		WriteTimeout: 10 * time.Second, Profile: "epson", QR: "auto", MaxModuleDots: 5, StatusQuery: "auto"}
+		WriteTimeout: 10 * time.Second, Profile: "epson", QR: "auto", MaxModuleDots: 5, StatusQuery: "auto",
+		StatusTimeout: time.Second, StatusInterval: time.Minute, RetryMin: time.Second, RetryMax: 30 * time.Second}
 	if *p.Printer != wantPrinter {
 		t.Errorf("printer = %+v, want %+v", *p.Printer, wantPrinter)
 	}

@@ -394,6 +394,20 @@ func validatePrinter(v *checker, pp string, p *Printer) {
 	if !oneOf("auto on off", p.StatusQuery) {
 		v.add(pp+".status_query", "must be one of auto, on, off", quote(p.StatusQuery))
 	}
+	for _, d := range []struct {
+		key string
+		val time.Duration
+	}{{"status_timeout", p.StatusTimeout}, {"status_interval", p.StatusInterval}, {"retry_min", p.RetryMin}, {"retry_max", p.RetryMax}} {
+		if d.val <= 0 {
+			v.add(pp+"."+d.key, "must be positive", quote(d.val.String()))
+		}
+	}
+	if p.RetryMin > 0 && p.RetryMax > 0 && p.RetryMax < p.RetryMin {
+		v.add(pp+".retry_max", "must not be below retry_min", quote(p.RetryMax.String()))
+	}
+	if p.RasterBandRows < 0 || p.RasterBandRows > 65535 {
+		v.add(pp+".raster_band_rows", "must be 0 (the profile's) or 1 to 65535", quote(strconv.Itoa(p.RasterBandRows)))
+	}
 }
 
 // absPath checks an optional (or, with required, mandatory) absolute path.

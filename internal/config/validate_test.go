@@ -137,6 +137,11 @@ func TestParseBad(t *testing.T) {
 			`pos[0].printer.max_module_dots: must be 1 to 16 dots per QR module ("0")`,
 			`pos[0].printer.status_query: must be one of auto, on, off ("sometimes")`,
 		}},
+		{"printer timings", withPOS("  - {external_pos_id: P1, printer: {transport: usb, device: /dev/usb/lp0, status_timeout: 0s, retry_min: 5s, retry_max: 1s, raster_band_rows: -1}}\n"), []string{
+			`pos[0].printer.status_timeout: must be positive ("0s")`,
+			`pos[0].printer.retry_max: must not be below retry_min ("1s")`,
+			`pos[0].printer.raster_band_rows: must be 0 (the profile's) or 1 to 65535 ("-1")`,
+		}},
 		{"shared serial printer", withPOS("  - {external_pos_id: P1, printer: {transport: serial, device: /dev/ttyS0}}\n  - {external_pos_id: P2, printer: {transport: serial, device: /dev/ttyS0}}\n"),
 			[]string{`pos[1].printer.device: already used by pos[0].printer.device: two outputs cannot share it ("/dev/ttyS0")`}},
 		{"bad element keeps indices", withPOS("  - 5\n  - {external_pos_id: P-2, mode: hybrid}\n"), []string{
