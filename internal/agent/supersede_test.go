@@ -56,3 +56,35 @@ func TestRedeliveredCancelAnswersWithTheOutcome(t *testing.T) {
 		}
 	}
 }
+
+// TestOrphanCancelAnswerLost: the resolver's cancel of a lost create's
+// order goes through but its answer is lost; the next try finds the order
+// canceled and still reports orphan_canceled.
+func TestOrphanCancelAnswerLost(t *testing.T) {
+	h := newHarness(t)
+	h.sim.Inject(qrordertest.EndpointCreate, qrordertest.Fault{Count: 1000, Status: 503, AfterCommit: true})
+	seq := h.send("POS1", "sale", `{"sale_id":"oc","total_amount":"4.00"}`)
+	h.waitCmd(seq, "failed")
+	h.sim.ClearFaults()
+	h.sim.Inject(qrordertest.EndpointCancel, qrordertest.Fault{Count: 1000, Status: 502, AfterCommit: true})
+	// Wait until the resolver gave up on the cancel (its retry budget ran
+	// out) and tried again from the create: it now finds the order
+	// canceled.
+	h.simWait(func() bool {
+		canceled := -1
+		for i, r := range h.sim.Requests() {
+			switch {
+			case r.Method == "POST" && strings.HasSuffix(r.Path, "/cancel") && canceled < 0:
+				canceled = i
+			case r.Method == "POST" && r.Path == "/v1/orders" && canceled >= 0:
+				return true
+			}
+		}
+		return false
+	})
+	h.sim.ClearFaults()
+	ev := h.waitSale("oc", "canceled").Event
+	if ev.StatusDetail != "orphan_canceled" {
+		t.Fatalf("%+v", ev)
+	}
+}

@@ -69,14 +69,16 @@ func (s *Session) resolveOnce(ctx context.Context, saleID string) (bool, error) 
 		return err == nil, err
 	}
 	rec.OrderID, rec.PaymentID = order.ID, order.PaymentID()
-	detail := ""
 	if order.Status.Open() {
 		if order, err = s.cancelOrder(ctx, rec); err != nil {
 			return false, err
 		}
-		if order.Status == qrorder.StatusCanceled {
-			detail = "orphan_canceled"
-		}
+	}
+	// Canceled now or by an earlier attempt whose answer was lost: either
+	// way the orphan was canceled.
+	detail := ""
+	if order.Status == qrorder.StatusCanceled {
+		detail = "orphan_canceled"
 	}
 	if !order.Status.Final() {
 		return false, nil
