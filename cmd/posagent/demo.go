@@ -82,6 +82,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	screen.step("Orders API simulator: %s", simURL)
 	screen.step("NATS (embedded): %s", a.NATSURL())
 	screen.step("customer display in a browser: http://%s/display/%s", a.HTTPAddr(), pos)
+	screen.step("status page for store IT: http://%s/", a.HTTPAddr())
 
 	nc, err := nats.Connect(a.NATSURL())
 	if err != nil {
