@@ -57,7 +57,7 @@ func cmdPrintTest(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			}
 			continue
 		}
-		pc := agent.PrinterConfig(p.Printer)
+		pc := *p.Printer
 		r := printer.TestReceipt(cfg.StoreName, cfg.Locale)
 		tctx, cancel := context.WithTimeout(ctx, p.Printer.WriteTimeout+30*time.Second)
 		err := printer.PrintOnce(tctx, pc, r)

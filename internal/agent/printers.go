@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/posagent/posagent/internal/config"
 	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/printer"
 )
@@ -16,26 +15,11 @@ type printerPart interface {
 	Health() string
 }
 
-// PrinterConfig maps a POS's printer section to the printer package.
-func PrinterConfig(c *config.Printer) printer.Config {
-	return printer.Config{
-		Transport: c.Transport, Device: c.Device, Baud: c.Baud, FlowControl: c.FlowControl,
-		WriteTimeout: c.WriteTimeout, Profile: c.Profile, QR: c.QR, PaperWidthDots: c.PaperWidthDots,
-		CodePage: c.CodePage, MaxModuleDots: c.MaxModuleDots, StatusQuery: c.StatusQuery,
-		StatusTimeout: c.StatusTimeout, StatusInterval: c.StatusInterval, RetryMin: c.RetryMin, RetryMax: c.RetryMax,
-		RasterBandRows: c.RasterBandRows,
-	}
-}
-
 // newPrinter makes a POS's print worker: problems and recoveries become
 // `printer` events, metrics and health.
-func (a *Agent) newPrinter(pos string, c *config.Printer, pub *events.Publisher) (printerPart, error) {
-	cfg := PrinterConfig(c)
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
+func (a *Agent) newPrinter(pos string, cfg *printer.Config, pub *events.Publisher) (printerPart, error) {
 	log := a.log.With("pos", pos, "component", "printer")
-	p := printer.New(cfg, log,
+	p := printer.New(*cfg, log,
 		func(st printer.Status) { a.printerEvent(pub, pos, st) },
 		func(status string) { a.metrics.PrinterError(pos, status) })
 	a.health.addPrinter(pos, p)

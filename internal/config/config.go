@@ -11,6 +11,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/posagent/posagent/internal/printer"
 	"image"
 	"io"
 	"os"
@@ -173,40 +174,10 @@ type Display struct {
 	ECC string `yaml:"ecc"`
 }
 
-// Printer is the receipt printer of a POS.
-type Printer struct {
-	// Transport is serial, usb, tcp or file.
-	Transport string `yaml:"transport"`
-	// Device is the serial/usb device path, the tcp host:port, or the file.
-	Device       string        `yaml:"device"`
-	Baud         int           `yaml:"baud"`
-	FlowControl  string        `yaml:"flow_control"`
-	WriteTimeout time.Duration `yaml:"write_timeout"`
-	Profile      string        `yaml:"profile"`
-	QR           string        `yaml:"qr"`
-	// PaperWidthDots 0 means the profile's.
-	PaperWidthDots int `yaml:"paper_width_dots"`
-	// CodePage "" means the profile's.
-	CodePage string `yaml:"code_page"`
-	// MaxModuleDots caps the dots per QR module of a raster QR, which bounds
-	// the bytes sent (at 9600 baud every dot counts).
-	MaxModuleDots int `yaml:"max_module_dots"`
-	// StatusQuery says whether the printer is asked for its state (DLE
-	// EOT, serial and tcp): auto (ask; one that never answers still gets
-	// its receipts), on (silence means offline), off (for printers that
-	// print the query as garbage).
-	StatusQuery string `yaml:"status_query"`
-	// StatusTimeout is how long one status answer is waited for.
-	StatusTimeout time.Duration `yaml:"status_timeout"`
-	// StatusInterval is how often an idle printer is asked for its state.
-	StatusInterval time.Duration `yaml:"status_interval"`
-	// RetryMin and RetryMax bound the wait between attempts at a receipt
-	// whose printer failed (it is retried while its sale awaits payment).
-	RetryMin time.Duration `yaml:"retry_min"`
-	RetryMax time.Duration `yaml:"retry_max"`
-	// RasterBandRows caps the rows per raster command; 0: the profile's.
-	RasterBandRows int `yaml:"raster_band_rows"`
-}
+// Printer is the receipt printer of a POS: the printer package owns its
+// keys, defaults and rules, so `config check` and the running printer apply
+// one Validate.
+type Printer = printer.Config
 
 // Default values of CONTRACT.md section 2.
 const (
@@ -217,7 +188,7 @@ const (
 	DefaultNATSListen    = "127.0.0.1:4222"
 	DefaultLocale        = "es-AR"
 	DefaultFramebuffer   = "/dev/fb0"
-	DefaultMaxModuleDots = 5
+	DefaultMaxModuleDots = printer.DefaultRasterModule
 	mib                  = 1 << 20
 )
 
@@ -263,21 +234,7 @@ func defaultPOS() POS {
 
 func defaultDisplay() Display { return Display{ECC: "M"} }
 
-func defaultPrinter() Printer {
-	return Printer{
-		Baud:           9600,
-		FlowControl:    "none",
-		WriteTimeout:   10 * time.Second,
-		Profile:        "epson",
-		QR:             "auto",
-		MaxModuleDots:  DefaultMaxModuleDots,
-		StatusQuery:    "auto",
-		StatusTimeout:  time.Second,
-		StatusInterval: time.Minute,
-		RetryMin:       time.Second,
-		RetryMax:       30 * time.Second,
-	}
-}
+func defaultPrinter() Printer { return printer.DefaultConfig() }
 
 // Default returns a complete, valid configuration for running without a
 // file (the demo): every key's default plus store DEMO with one dynamic POS,

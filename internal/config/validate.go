@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/posagent/posagent/internal/printer"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -22,11 +23,6 @@ const (
 	modes        = "static dynamic hybrid"
 	displayTypes = "terminal web png framebuffer"
 	eccLevels    = "L M Q H"
-	transports   = "serial usb tcp file"
-	flowControls = "none rtscts xonxoff"
-	profiles     = "epson epson58 tm-t88 generic58 generic80"
-	qrModes      = "native raster auto"
-	codePages    = "cp437 cp850 cp858 cp860 wpc1252" // or "": the profile's
 	natsSchemes  = "nats tls ws wss"
 )
 
@@ -35,19 +31,6 @@ func oneOf(list, s string) bool { return s != "" && slices.Contains(strings.Fiel
 
 // choices renders list for a reason: "a, b, c".
 func choices(list string) string { return strings.Join(strings.Fields(list), ", ") }
-
-// standardBaud reports whether b is a standard serial rate (1200 to 230400).
-func standardBaud(b int) bool {
-	switch b {
-	case 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400:
-		return true
-	}
-	return false
-}
-
-// rasterOnly reports whether a printer profile lacks native QR (GS ( k):
-// cheap 58/80 mm printers print its bytes as text.
-func rasterOnly(profile string) bool { return profile == "generic58" || profile == "generic80" }
 
 // Bounds CONTRACT.md and the Orders API set.
 const (
@@ -61,9 +44,6 @@ const (
 	maxStoreNameLen  = 64
 	minDisplaySide   = 64
 	maxDisplaySide   = 8192
-	minPaperDots     = 128
-	maxPaperDots     = 1024
-	maxModuleDots    = 16
 )
 
 type checker struct{ errs Errors }
@@ -346,67 +326,30 @@ func validateDisplay(v *checker, dp string, d Display) {
 	}
 }
 
+// validatePrinter applies the printer package's own rules, under the
+// section's key path.
 func validatePrinter(v *checker, pp string, p *Printer) {
-	switch {
-	case p.Transport == "":
-		v.add(pp+".transport", "required: one of serial, usb, tcp, file", nil)
-	case !oneOf(transports, p.Transport):
-		v.add(pp+".transport", "must be one of serial, usb, tcp, file", quote(p.Transport))
-	}
-	dev := pp + ".device"
-	switch {
-	case p.Device == "":
-		v.add(dev, "required: the serial/usb device, tcp host:port or file", nil)
-	case p.Transport == "tcp":
-		if host, port, err := net.SplitHostPort(p.Device); err != nil || host == "" || !validPort(port, false) {
-			v.add(dev, "must be host:port for transport tcp, like 192.168.1.50:9100", quote(p.Device))
+	var fes []*printer.FieldError
+	collectFieldErrors(p.Validate(), &fes)
+	for _, fe := range fes {
+		var value *string
+		if fe.Value != nil {
+			value = quote(*fe.Value)
 		}
-	default:
-		v.absPath(dev, p.Device, true)
+		v.add(pp+"."+fe.Field, fe.Reason, value)
 	}
-	if p.Transport == "serial" && !standardBaud(p.Baud) {
-		v.add(pp+".baud", "must be a standard rate: 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200 or 230400", quote(strconv.Itoa(p.Baud)))
+}
+
+// collectFieldErrors flattens an errors.Join tree into its field errors.
+func collectFieldErrors(err error, out *[]*printer.FieldError) {
+	if fe, ok := err.(*printer.FieldError); ok {
+		*out = append(*out, fe)
+		return
 	}
-	if !oneOf(flowControls, p.FlowControl) {
-		v.add(pp+".flow_control", "must be one of none, rtscts, xonxoff", quote(p.FlowControl))
-	}
-	if p.WriteTimeout <= 0 {
-		v.add(pp+".write_timeout", "must be positive: a stuck printer must not hang the POS", quote(p.WriteTimeout.String()))
-	}
-	if !oneOf(profiles, p.Profile) {
-		v.add(pp+".profile", "must be one of "+choices(profiles), quote(p.Profile))
-	}
-	switch {
-	case !oneOf(qrModes, p.QR):
-		v.add(pp+".qr", "must be one of native, raster, auto", quote(p.QR))
-	case p.QR == "native" && rasterOnly(p.Profile):
-		v.add(pp+".qr", "profile "+p.Profile+" has no native QR (it would print as text): use raster or auto", quote(p.QR))
-	}
-	if w := p.PaperWidthDots; w != 0 && (w < minPaperDots || w > maxPaperDots || w%8 != 0) {
-		v.add(pp+".paper_width_dots", "must be 0 (the profile's) or a multiple of 8 from 128 to 1024", quote(strconv.Itoa(w)))
-	}
-	if p.CodePage != "" && !oneOf(codePages, p.CodePage) {
-		v.add(pp+".code_page", `must be "" (the profile's) or one of cp437, cp850, cp858, cp860, wpc1252`, quote(p.CodePage))
-	}
-	if p.MaxModuleDots < 1 || p.MaxModuleDots > maxModuleDots {
-		v.add(pp+".max_module_dots", "must be 1 to 16 dots per QR module", quote(strconv.Itoa(p.MaxModuleDots)))
-	}
-	if !oneOf("auto on off", p.StatusQuery) {
-		v.add(pp+".status_query", "must be one of auto, on, off", quote(p.StatusQuery))
-	}
-	for _, d := range []struct {
-		key string
-		val time.Duration
-	}{{"status_timeout", p.StatusTimeout}, {"status_interval", p.StatusInterval}, {"retry_min", p.RetryMin}, {"retry_max", p.RetryMax}} {
-		if d.val <= 0 {
-			v.add(pp+"."+d.key, "must be positive", quote(d.val.String()))
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			collectFieldErrors(e, out)
 		}
-	}
-	if p.RetryMin > 0 && p.RetryMax > 0 && p.RetryMax < p.RetryMin {
-		v.add(pp+".retry_max", "must not be below retry_min", quote(p.RetryMax.String()))
-	}
-	if p.RasterBandRows < 0 || p.RasterBandRows > 65535 {
-		v.add(pp+".raster_band_rows", "must be 0 (the profile's) or 1 to 65535", quote(strconv.Itoa(p.RasterBandRows)))
 	}
 }
 

@@ -39,7 +39,7 @@ func TestParseBad(t *testing.T) {
 		{"baud not standard", withPOS(`
   - external_pos_id: POS1
     printer: {transport: serial, device: /dev/ttyUSB0, baud: 1234}
-`), []string{`pos[0].printer.baud: must be a standard rate: 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200 or 230400 ("1234")`}},
+`), []string{`pos[0].printer.baud: must be a standard rate: 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600 ("1234")`}},
 		{"baud ignored off serial", withPOS(`
   - external_pos_id: POS1
     printer: {transport: tcp, device: "printer.local:9100", baud: 1234}
@@ -129,10 +129,10 @@ func TestParseBad(t *testing.T) {
 			[]string{`pos[0].printer.qr: profile generic58 has no native QR (it would print as text): use raster or auto ("native")`}},
 		{"printer enums", withPOS("  - {external_pos_id: P1, printer: {transport: usb, device: /dev/usb/lp0, flow_control: hw, profile: star, qr: maybe, code_page: utf8, paper_width_dots: 100, max_module_dots: 0, write_timeout: 0s, status_query: sometimes}}\n"), []string{
 			`pos[0].printer.flow_control: must be one of none, rtscts, xonxoff ("hw")`,
-			`pos[0].printer.write_timeout: must be positive: a stuck printer must not hang the POS ("0s")`,
+			`pos[0].printer.write_timeout: must be at least 100ms: a stuck printer must not hang the POS ("0s")`,
 			`pos[0].printer.profile: must be one of epson, epson58, tm-t88, generic58, generic80 ("star")`,
 			`pos[0].printer.qr: must be one of native, raster, auto ("maybe")`,
-			`pos[0].printer.paper_width_dots: must be 0 (the profile's) or a multiple of 8 from 128 to 1024 ("100")`,
+			`pos[0].printer.paper_width_dots: must be 0 (the profile's) or a multiple of 8 from 128 to 2048 ("100")`,
 			`pos[0].printer.code_page: must be "" (the profile's) or one of cp437, cp850, cp858, cp860, wpc1252 ("utf8")`,
 			`pos[0].printer.max_module_dots: must be 1 to 16 dots per QR module ("0")`,
 			`pos[0].printer.status_query: must be one of auto, on, off ("sometimes")`,
@@ -140,7 +140,7 @@ func TestParseBad(t *testing.T) {
 		{"printer timings", withPOS("  - {external_pos_id: P1, printer: {transport: usb, device: /dev/usb/lp0, status_timeout: 0s, retry_min: 5s, retry_max: 1s, raster_band_rows: -1}}\n"), []string{
 			`pos[0].printer.status_timeout: must be positive ("0s")`,
 			`pos[0].printer.retry_max: must not be below retry_min ("1s")`,
-			`pos[0].printer.raster_band_rows: must be 0 (the profile's) or 1 to 65535 ("-1")`,
+			`pos[0].printer.raster_band_rows: must be 0 (the profile's) or 1 to 2303 ("-1")`,
 		}},
 		{"shared serial printer", withPOS("  - {external_pos_id: P1, printer: {transport: serial, device: /dev/ttyS0}}\n  - {external_pos_id: P2, printer: {transport: serial, device: /dev/ttyS0}}\n"),
 			[]string{`pos[1].printer.device: already used by pos[0].printer.device: two outputs cannot share it ("/dev/ttyS0")`}},

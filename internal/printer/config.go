@@ -1,18 +1,18 @@
 package printer
 
 import (
-	"errors"
-	"fmt"
 	"net"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
 
-// Config is one POS's `printer` section (CONTRACT.md section 2) plus the
-// keys this package adds. Zero values mean "the default" as documented per
-// field.
+// Config is one POS's `printer` section of the configuration file: the
+// config package decodes it as it is (starting from DefaultConfig) and
+// checks it with Validate, the same check New and PrintOnce make, so
+// `posagent config check` and `posagent run` can never disagree about a
+// printer. A program that builds a Config by hand may leave fields zero:
+// New, PrintOnce and the transports fill them with the defaults below
+// before validating.
 type Config struct {
 	Transport    string        `yaml:"transport"`     // serial | usb | tcp | file
 	Device       string        `yaml:"device"`        // tty, usblp device, host[:port] (port 9100 if left out), or file path
@@ -99,6 +99,9 @@ func (c Config) withDefaults() Config {
 	if c.QR == "" {
 		c.QR = QRAuto
 	}
+	if c.MaxModuleDots == 0 {
+		c.MaxModuleDots = DefaultRasterModule
+	}
 	if c.StatusQuery == "" {
 		c.StatusQuery = StatusQueryAuto
 	}
@@ -139,106 +142,13 @@ func tcpAddr(dev string) string {
 	return net.JoinHostPort(host, defaultTCPPort)
 }
 
-// validTCPAddr checks host:port after tcpAddr.
-func validTCPAddr(dev string) bool {
-	host, port, err := net.SplitHostPort(tcpAddr(dev))
-	if err != nil || host == "" || strings.ContainsAny(host, " /") {
-		return false
+// DefaultConfig is every key's default: where the config file's printer
+// section starts before its own keys.
+func DefaultConfig() Config {
+	return Config{
+		Baud: DefaultBaud, FlowControl: FlowNone, WriteTimeout: DefaultWriteTimeout,
+		Profile: DefaultProfile, QR: QRAuto, MaxModuleDots: DefaultRasterModule,
+		StatusQuery: StatusQueryAuto, StatusTimeout: DefaultStatusTimeout, StatusInterval: DefaultStatusInterval,
+		RetryMin: DefaultRetryMin, RetryMax: DefaultRetryMax,
 	}
-	n, err := strconv.Atoi(port)
-	return err == nil && n > 0 && n < 65536
-}
-
-// FieldError is one problem with one Config key, named as in the YAML file
-// so the config package can prefix its path (pos[0].printer.baud).
-type FieldError struct {
-	Field  string
-	Reason string
-	Value  any // nil: the key is missing
-}
-
-func (e *FieldError) Error() string {
-	if e.Value == nil {
-		return e.Field + ": " + e.Reason
-	}
-	return fmt.Sprintf("%s: %s (%s)", e.Field, e.Reason, quote(e.Value))
-}
-
-func quote(v any) string {
-	switch v := v.(type) {
-	case string:
-		return strconv.Quote(v)
-	case time.Duration:
-		return strconv.Quote(v.String())
-	default:
-		return fmt.Sprint(v)
-	}
-}
-
-// serialBauds are the rates tarm/serial accepts on Linux that printers use.
-func serialBauds() []int {
-	return []int{1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600}
-}
-
-// Validate reports every problem in c, each a *FieldError, joined with
-// errors.Join (nil when c is usable).
-func (c Config) Validate() error {
-	var errs []error
-	bad := func(field, reason string, v any) { errs = append(errs, &FieldError{field, reason, v}) }
-	oneOf := func(field, v string, allowed []string) {
-		if v != "" && !slices.Contains(allowed, v) {
-			bad(field, "must be one of "+strings.Join(allowed, ", "), v)
-		}
-	}
-
-	switch c.Transport {
-	case "":
-		bad("transport", "required", nil)
-	case "serial", "usb", "file":
-	case "tcp":
-		if c.Device != "" && !validTCPAddr(c.Device) {
-			bad("device", "must be host or host:port for transport tcp", c.Device)
-		}
-	default:
-		bad("transport", "must be one of serial, usb, tcp, file", c.Transport)
-	}
-	if c.Device == "" {
-		bad("device", "required", nil)
-	}
-	if bauds := serialBauds(); c.Baud != 0 && !slices.Contains(bauds, c.Baud) {
-		bad("baud", "must be one of "+strings.Trim(fmt.Sprint(bauds), "[]"), c.Baud)
-	}
-	oneOf("flow_control", c.FlowControl, []string{FlowNone, FlowRTSCTS, FlowXONXOFF})
-	if c.FlowControl != "" && c.FlowControl != FlowNone && c.Transport != "serial" {
-		bad("flow_control", "only applies to transport serial", c.FlowControl)
-	}
-	if c.WriteTimeout < 0 || (c.WriteTimeout > 0 && c.WriteTimeout < 100*time.Millisecond) {
-		bad("write_timeout", "must be at least 100ms", c.WriteTimeout)
-	}
-	oneOf("profile", c.Profile, ProfileNames())
-	oneOf("qr", c.QR, []string{QRAuto, QRNative, QRRaster})
-	if c.PaperWidthDots != 0 && (c.PaperWidthDots < 128 || c.PaperWidthDots > 2048) {
-		bad("paper_width_dots", "must be 0 (the profile's) or 128-2048", c.PaperWidthDots)
-	}
-	if c.CodePage != "" {
-		if _, ok := lookupCodePage(c.CodePage); !ok {
-			oneOf("code_page", c.CodePage, CodePages())
-		}
-	}
-	if c.MaxModuleDots < 0 || c.MaxModuleDots > 16 {
-		bad("max_module_dots", "must be 0 (the default, 5) or 1-16", c.MaxModuleDots)
-	}
-	if c.RasterBandRows < 0 || c.RasterBandRows > 2303 {
-		bad("raster_band_rows", "must be 0 (the profile's) or 1-2303", c.RasterBandRows)
-	}
-	oneOf("status_query", c.StatusQuery, []string{StatusQueryAuto, StatusQueryOn, StatusQueryOff})
-	for _, d := range []struct {
-		field string
-		v     time.Duration
-	}{{"status_timeout", c.StatusTimeout}, {"status_interval", c.StatusInterval}, {"retry_min", c.RetryMin}, {"retry_max", c.RetryMax}} {
-		if d.v < 0 {
-			bad(d.field, "must not be negative", d.v)
-		}
-	}
-	return errors.Join(errs...)
 }

@@ -44,7 +44,7 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 	cfg = cfg.withDefaults()
 	prof, ok := LookupProfile(cfg.Profile)
 	if !ok {
-		return nil, &FieldError{"profile", "unknown profile", cfg.Profile}
+		return nil, fieldError("profile", "unknown profile", cfg.Profile)
 	}
 	if cfg.PaperWidthDots != 0 {
 		prof.WidthDots = cfg.PaperWidthDots
@@ -57,7 +57,7 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 	}
 	cp, ok := lookupCodePage(prof.CodePage)
 	if !ok {
-		return nil, &FieldError{"code_page", "unknown code page", prof.CodePage}
+		return nil, fieldError("code_page", "unknown code page", prof.CodePage)
 	}
 	e := &Encoder{prof: prof, cp: cp, maxModule: cfg.MaxModuleDots, loc: cfg.Location,
 		cols: max(prof.WidthDots/fontADots, 1)}
@@ -68,7 +68,7 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 	case QRAuto:
 		e.native = prof.NativeQR
 	default:
-		return nil, &FieldError{"qr", "must be one of native, raster, auto", cfg.QR}
+		return nil, fieldError("qr", "must be one of native, raster, auto", cfg.QR)
 	}
 	return e, nil
 }

@@ -13,10 +13,10 @@ import (
 // `posagent print-test`. A printer that reports a problem before the job
 // (paper out, cover open) gets nothing and the problem is the error.
 func PrintOnce(ctx context.Context, cfg Config, r Receipt) error {
+	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("printer: %w", err)
 	}
-	cfg = cfg.withDefaults()
 	enc, err := NewEncoder(cfg)
 	if err != nil {
 		return fmt.Errorf("printer: %w", err)

@@ -38,8 +38,13 @@ func TestDecodeStatus(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	ok := Config{Transport: "serial", Device: "/dev/ttyUSB0"}
-	if err := ok.Validate(); err != nil {
+	with := func(mod func(*Config)) Config {
+		c := DefaultConfig()
+		c.Transport, c.Device = "serial", "/dev/ttyUSB0"
+		mod(&c)
+		return c
+	}
+	if err := with(func(*Config) {}).Validate(); err != nil {
 		t.Fatalf("minimal config: %v", err)
 	}
 	cases := []struct {
@@ -47,15 +52,17 @@ func TestConfigValidate(t *testing.T) {
 		want []string
 	}{
 		{Config{}, []string{"transport: required", "device: required"}},
-		{Config{Transport: "lpt", Device: "x"}, []string{`transport: must be one of serial, usb, tcp, file ("lpt")`}},
-		{Config{Transport: "serial", Device: "x", Baud: 1234}, []string{`baud: must be one of`}},
-		{Config{Transport: "tcp", Device: "printer:notaport:9"}, []string{`device: must be host or host:port`}},
-		{Config{Transport: "usb", Device: "x", FlowControl: "rtscts"}, []string{`flow_control: only applies to transport serial ("rtscts")`}},
-		{Config{Transport: "serial", Device: "x", FlowControl: "hw"}, []string{`flow_control: must be one of none, rtscts, xonxoff ("hw")`}},
-		{Config{Transport: "file", Device: "x", WriteTimeout: time.Millisecond}, []string{`write_timeout: must be at least 100ms ("1ms")`}},
-		{Config{Transport: "file", Device: "x", Profile: "star", QR: "maybe"}, []string{`profile: must be one of epson, epson58, tm-t88, generic58, generic80 ("star")`, `qr: must be one of`}},
-		{Config{Transport: "file", Device: "x", CodePage: "utf8", PaperWidthDots: 100, MaxModuleDots: 17, RasterBandRows: -1}, []string{"code_page:", "paper_width_dots:", "max_module_dots:", "raster_band_rows:"}},
-		{Config{Transport: "file", Device: "x", StatusQuery: "always", StatusTimeout: -1}, []string{"status_query:", "status_timeout: must not be negative"}},
+		{with(func(c *Config) { c.Transport = "lpt" }), []string{`transport: must be one of serial, usb, tcp, file ("lpt")`}},
+		{with(func(c *Config) { c.Baud = 1234 }), []string{`baud: must be a standard rate`}},
+		{with(func(c *Config) { c.Transport, c.Device = "tcp", "printer:notaport:9" }), []string{`device: must be host:port`}},
+		{with(func(c *Config) { c.Device = "ttyUSB0" }), []string{`device: must be an absolute path ("ttyUSB0")`}},
+		{with(func(c *Config) { c.Transport, c.FlowControl = "usb", "rtscts" }), []string{`flow_control: only applies to transport serial ("rtscts")`}},
+		{with(func(c *Config) { c.FlowControl = "hw" }), []string{`flow_control: must be one of none, rtscts, xonxoff ("hw")`}},
+		{with(func(c *Config) { c.WriteTimeout = time.Millisecond }), []string{`write_timeout: must be at least 100ms`}},
+		{with(func(c *Config) { c.Profile, c.QR = "star", "maybe" }), []string{`profile: must be one of epson, epson58, tm-t88, generic58, generic80 ("star")`, `qr: must be one of`}},
+		{with(func(c *Config) { c.CodePage, c.PaperWidthDots, c.MaxModuleDots, c.RasterBandRows = "utf8", 100, 17, -1 }),
+			[]string{"code_page:", "paper_width_dots:", "max_module_dots:", "raster_band_rows:"}},
+		{with(func(c *Config) { c.StatusQuery, c.StatusTimeout = "always", -1 }), []string{"status_query:", "status_timeout: must be positive"}},
 	}
 	for _, c := range cases {
 		err := c.cfg.Validate()

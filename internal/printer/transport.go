@@ -41,7 +41,7 @@ func NewTransport(cfg Config) (Transport, error) {
 	case "file":
 		return NewFile(cfg), nil
 	}
-	return nil, &FieldError{"transport", "must be one of serial, usb, tcp, file", cfg.Transport}
+	return nil, fieldError("transport", "must be one of "+transportChoices, cfg.Transport)
 }
 
 // deadlineWriter is what a non-blocking os.File and a net.Conn share.

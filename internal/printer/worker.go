@@ -53,12 +53,12 @@ func New(cfg Config, logger *slog.Logger, onStatus func(Status), onError func(st
 	}
 	p := &Printer{cfg: cfg.withDefaults(), log: logger, onStatus: onStatus, onError: onError,
 		wake: make(chan struct{}, 1), health: string(StatusUnknown)}
-	p.err = cfg.Validate()
+	p.err = p.cfg.Validate()
 	if p.err == nil {
-		p.enc, p.err = NewEncoder(cfg)
+		p.enc, p.err = NewEncoder(p.cfg)
 	}
 	if p.err == nil {
-		p.tr, p.err = NewTransport(cfg)
+		p.tr, p.err = NewTransport(p.cfg)
 	}
 	if p.err != nil {
 		p.err = fmt.Errorf("printer: %w", p.err)
