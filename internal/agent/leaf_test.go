@@ -27,6 +27,7 @@ import (
 
 	"github.com/posagent/posagent/internal/config"
 	"github.com/posagent/posagent/internal/fleet"
+	"github.com/posagent/posagent/internal/netgate"
 	"github.com/posagent/posagent/internal/qrorder/qrordertest"
 	"github.com/posagent/posagent/internal/register"
 	"github.com/posagent/posagent/internal/secret"
@@ -159,7 +160,8 @@ func (h *hubServer) connect() *nats.Conn {
 // connection to the hub while up; cut drops it and refuses new ones.
 type linkProxy struct {
 	t    *testing.T
-	addr string // where the store connects; the same across outages
+	gate *netgate.Gate // where the store connects; held across outages
+	addr string
 	to   string
 
 	mu    sync.Mutex
@@ -169,13 +171,8 @@ type linkProxy struct {
 
 func newLinkProxy(t *testing.T) *linkProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // down until the hub is there
-	p := &linkProxy{t: t, addr: addr}
+	gate := netgate.New(t) // refused until the hub is there
+	p := &linkProxy{t: t, gate: gate, addr: gate.Addr()}
 	t.Cleanup(p.cut)
 	return p
 }
@@ -183,7 +180,7 @@ func newLinkProxy(t *testing.T) *linkProxy {
 // up starts forwarding to the hub's leaf node listener.
 func (p *linkProxy) up(to string) {
 	p.t.Helper()
-	ln, err := net.Listen("tcp", p.addr)
+	ln, err := p.gate.Listener()
 	if err != nil {
 		p.t.Fatal(err)
 	}

@@ -2,11 +2,11 @@ package agent
 
 import (
 	"io"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/posagent/posagent/internal/config"
+	"github.com/posagent/posagent/internal/netgate"
 	"github.com/posagent/posagent/internal/register"
 )
 
@@ -14,12 +14,8 @@ import (
 // a printer event (offline); once it answers, the receipt of the sale that
 // still awaits payment comes out and an "ok" event follows.
 func TestPrinterProblemAndRecoveryEvents(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // the printer is off
+	gate := netgate.New(t) // the printer is off: connections refused
+	addr := gate.Addr()
 	h := newHarness(t, withConfig(func(c *config.Config) {
 		c.POS[0].Printer = &config.Printer{Transport: "tcp", Device: addr, WriteTimeout: 2 * time.Second,
 			Profile: "epson", QR: "auto", MaxModuleDots: 5}
@@ -33,7 +29,7 @@ func TestPrinterProblemAndRecoveryEvents(t *testing.T) {
 		t.Fatalf("%s", off.Raw)
 	}
 	// The printer comes back.
-	ln, err = net.Listen("tcp", addr)
+	ln, err := gate.Listener()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@ import (
 	"context"
 	"image"
 	"image/png"
-	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -14,6 +14,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	qrcode "github.com/skip2/go-qrcode"
+
+	"github.com/posagent/posagent/internal/netgate"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -82,7 +84,10 @@ func TestWebInChromium(t *testing.T) {
 	agentClock := func() time.Time { return time.Now().Add(-5 * time.Hour) }
 	web := NewWeb(nil, agentClock)
 	p1, p2 := web.Sink("STORE001POS001"), web.Sink("STORE001POS002")
-	srv := httptest.NewServer(web)
+	// The page's address is held for the whole test, so the restarted
+	// agent below gets it back (no other process can take it meanwhile).
+	gate := netgate.New(t)
+	srv := serveOn(t, gate, web)
 	defer func() {
 		web.Close()
 		srv.Close()
@@ -163,7 +168,6 @@ func TestWebInChromium(t *testing.T) {
 	// The agent restarts: the server goes away (the stream is refused with
 	// 503 while it stops, then the port is closed) and a new one comes up on
 	// the same address with a new screen.
-	addr := srv.Listener.Addr().String()
 	web.Close()
 	srv.Close()
 	web2 := NewWeb(nil, agentClock)
@@ -171,14 +175,7 @@ func TestWebInChromium(t *testing.T) {
 	if err := p1b.Show(bg, Screen{State: StateCanceled, Locale: "es-MX"}); err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("listening again on %s: %v", addr, err)
-	}
-	srv2 := httptest.NewUnstartedServer(web2)
-	srv2.Listener.Close()
-	srv2.Listener = l
-	srv2.Start()
+	srv2 := serveOn(t, gate, web2)
 	defer func() {
 		web2.Close()
 		srv2.Close()
@@ -191,4 +188,18 @@ func TestWebInChromium(t *testing.T) {
 	if got := evalString(t, ctx, `String(document.body.classList.contains("offline"))`); got != "false" {
 		t.Errorf("the page still shows itself offline")
 	}
+}
+
+// serveOn serves h on the gate's held address.
+func serveOn(t *testing.T, gate *netgate.Gate, h http.Handler) *httptest.Server {
+	t.Helper()
+	l, err := gate.Listener()
+	if err != nil {
+		t.Fatalf("listening on %s: %v", gate.Addr(), err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
+	return srv
 }

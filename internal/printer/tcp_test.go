@@ -8,6 +8,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/posagent/posagent/internal/netgate"
 )
 
 // tcpPrinter is a listener standing in for a network printer; each
@@ -160,12 +162,7 @@ func TestTCPResetThenReconnect(t *testing.T) {
 }
 
 func TestTCPNobodyListening(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := netgate.New(t).Addr() // held, never listening: refused
 	tr := NewTCP(tcpConfig(addr))
 	if _, err := tr.Write([]byte("x")); err == nil {
 		t.Error("Write with nobody listening: no error")
