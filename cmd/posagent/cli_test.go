@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -133,20 +132,25 @@ func (l *lockedBuffer) waitFor(t *testing.T, re *regexp.Regexp, also ...<-chan c
 	}
 }
 
-// freeLoopbackAddr returns a loopback address that was free a moment ago,
-// for listeners whose address must be known in advance (the embedded NATS
-// server, which `posagent sale` finds through the same config file).
-func freeLoopbackAddr(t *testing.T) string {
+// pinListenAddrs waits for the agent's ready line and writes the ports
+// it took into its config file, where register commands (`posagent sale`
+// finds NATS through the same file) and the test read them. The agent was
+// configured with port 0 for both listeners: a port picked by the test
+// beforehand could be taken by another process before the agent binds it.
+func pinListenAddrs(t *testing.T, cfg string, agent *background) (natsAddr, httpAddr string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	m := agent.stderr.waitFor(t, regexp.MustCompile(`posagent ready.*nats"?[=:]"?nats://(127\.0\.0\.1:\d+).*http"?[=:]"?(127\.0\.0\.1:\d+)`), agent.done)
+	natsAddr, httpAddr = m[1], m[2]
+	b, err := os.ReadFile(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
+	s := strings.Replace(string(b), `embedded: {listen: "127.0.0.1:0"`, `embedded: {listen: "`+natsAddr+`"`, 1)
+	s = strings.Replace(s, `http: {listen: "127.0.0.1:0"}`, `http: {listen: "`+httpAddr+`"}`, 1)
+	if err := os.WriteFile(cfg, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return addr
+	return natsAddr, httpAddr
 }
 
 // writeTestFile writes content to name in dir and returns its path.

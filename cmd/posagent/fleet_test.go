@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/posagent/posagent/internal/fleet"
+	"github.com/posagent/posagent/internal/netgate"
 	"github.com/posagent/posagent/internal/qrorder/qrordertest"
 )
 
@@ -24,7 +25,6 @@ func startOpsAgent(t *testing.T, store string) *opsAgent {
 	dir := t.TempDir()
 	sim := qrordertest.NewServer(t, qrordertest.Options{Token: agentToken})
 	tok := writeTestFile(t, dir, "mp-access-token", agentToken+"\n", 0o600)
-	natsAddr, httpAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
 	cfg := writeTestFile(t, dir, "posagent.yaml", fmt.Sprintf(`store_id: %s
 store_name: "Tienda %s"
 state_dir: %s
@@ -35,7 +35,7 @@ http: {listen: %q}
 pos:
   - external_pos_id: POS1
   - external_pos_id: POS2
-`, store, store, dir, sim.URL(), tok, natsAddr, httpAddr), 0o600)
+`, store, store, dir, sim.URL(), tok, "127.0.0.1:0", "127.0.0.1:0"), 0o600)
 	ctx, cancel := context.WithCancel(context.Background())
 	b := startCLI(ctx, "run", "-config", cfg)
 	t.Cleanup(func() {
@@ -44,7 +44,7 @@ pos:
 			t.Errorf("run did not exit 0\n%s", r)
 		}
 	})
-	b.stderr.waitFor(t, regexp.MustCompile(`posagent ready`), b.done)
+	natsAddr, httpAddr := pinListenAddrs(t, cfg, b)
 	return &opsAgent{cfg: cfg, natsURL: "nats://" + natsAddr, httpAddr: httpAddr, sim: sim}
 }
 
@@ -151,7 +151,7 @@ nats:
 http: {listen: %q}
 pos:
   - external_pos_id: POS1
-`, dir, freeLoopbackAddr(t), freeLoopbackAddr(t)), 0o600)
+`, dir, netgate.New(t).Addr(), netgate.New(t).Addr()), 0o600)
 	r := runStatus(t, "-config", cfg, "-timeout", "300ms")
 	if r.code != exitFailure || !strings.Contains(r.stdout, "store S9: no agent answered (connect to NATS at nats://127.0.0.1:") ||
 		!strings.Contains(r.stdout, "health: unknown (GET /healthz: ") || strings.Contains(r.stdout, "does not serve") {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/posagent/posagent/internal/events"
+	"github.com/posagent/posagent/internal/netgate"
 	"github.com/posagent/posagent/internal/qrorder"
 	"github.com/posagent/posagent/internal/qrorder/qrordertest"
 )
@@ -40,7 +41,7 @@ http: {listen: "127.0.0.1:0"}
 pos:
   - external_pos_id: POS1
     result_hold: 0s
-`, dir, sim.URL(), tok, freeLoopbackAddr(t)), 0o600)
+`, dir, sim.URL(), tok, "127.0.0.1:0"), 0o600)
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &agentEnv{sim: sim, cfg: cfg, agent: startCLI(ctx, append([]string{"run", "-config", cfg}, runFlags...)...)}
 	t.Cleanup(func() {
@@ -51,7 +52,7 @@ pos:
 		}
 		assertNoSecret(t, agentToken, append(e.all, r)...)
 	})
-	e.agent.stderr.waitFor(t, regexp.MustCompile(`posagent ready`), e.agent.done)
+	pinListenAddrs(t, cfg, e.agent)
 	return e
 }
 
@@ -343,7 +344,7 @@ func TestRegisterUsageBeforeConfig(t *testing.T) {
 
 func TestRegisterWithoutAgent(t *testing.T) {
 	// Nothing listens on the configured NATS port: a runtime failure.
-	cfg := writeTestFile(t, t.TempDir(), "posagent.yaml", fmt.Sprintf("store_id: S1\nnats: {embedded: {listen: %q}}\npos: [{external_pos_id: POS1}]\n", freeLoopbackAddr(t)), 0o600)
+	cfg := writeTestFile(t, t.TempDir(), "posagent.yaml", fmt.Sprintf("store_id: S1\nnats: {embedded: {listen: %q}}\npos: [{external_pos_id: POS1}]\n", netgate.New(t).Addr()), 0o600)
 	r := runCLI(t, context.Background(), "sale", "-config", cfg, "-amount", "1.00", "-sale-id", "X1")
 	if r.code != exitFailure || !strings.Contains(r.stderr, "NATS") {
 		t.Errorf("want exit 1 saying NATS is unreachable\n%s", r)
