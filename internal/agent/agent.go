@@ -71,8 +71,7 @@ type Agent struct {
 	health  *health
 	web     *display.Web
 	feed    *statusFeed // recent events and status page streams
-	// webhookSecret checks webhook signatures; empty accepts unsigned
-	// hints (they only make a poller ask the API sooner).
+	// webhookSecret checks webhook signatures; empty: no webhooks.
 	webhookSecret string
 
 	mu       sync.Mutex
