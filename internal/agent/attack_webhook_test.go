@@ -107,8 +107,12 @@ func TestAttackWebhookForged(t *testing.T) {
 		send    func(i int) int
 	}{
 		{"unsigned", 50, func(i int) int { return h.webhook(id, fmt.Sprint("u", i), "") }},
-		{"bad_signature", 50, func(i int) int { return h.webhook(id, fmt.Sprint("b", i), signWebhook("guessed", id, fmt.Sprint("b", i), fresh)) }},
-		{"stale", 20, func(i int) int { return h.webhook(id, fmt.Sprint("s", i), signWebhook(testWebhookSecret, id, fmt.Sprint("s", i), "978307200")) }},
+		{"bad_signature", 50, func(i int) int {
+			return h.webhook(id, fmt.Sprint("b", i), signWebhook("guessed", id, fmt.Sprint("b", i), fresh))
+		}},
+		{"stale", 20, func(i int) int {
+			return h.webhook(id, fmt.Sprint("s", i), signWebhook(testWebhookSecret, id, fmt.Sprint("s", i), "978307200"))
+		}},
 		{"stale", 20, func(i int) int {
 			ahead := strconv.FormatInt(now.Add(10*time.Minute).UnixMilli(), 10)
 			return h.webhook(id, fmt.Sprint("f", i), signWebhook(testWebhookSecret, id, fmt.Sprint("f", i), ahead))
