@@ -42,7 +42,13 @@ func signWebhook(sec, id, requestID, ts string) string {
 // webhook posts an order notification for id and returns the status.
 func (h *harness) webhook(id, requestID, signature string) int {
 	h.t.Helper()
-	req, err := http.NewRequest("POST", "http://"+h.agent.HTTPAddr()+"/webhooks/mercadopago?type=order&data.id="+id,
+	return h.webhookTo("/webhooks/mercadopago?type=order&data.id="+id, id, requestID, signature)
+}
+
+// webhookTo posts a notification for id to path (the id in the body).
+func (h *harness) webhookTo(path, id, requestID, signature string) int {
+	h.t.Helper()
+	req, err := http.NewRequest("POST", "http://"+h.agent.HTTPAddr()+path,
 		strings.NewReader(`{"action":"order.processed","type":"order","data":{"id":"`+id+`"}}`))
 	if err != nil {
 		h.t.Fatal(err)
@@ -119,7 +125,7 @@ func TestAttackWebhookForged(t *testing.T) {
 		}},
 		{"malformed", 20, func(i int) int {
 			long := strings.Repeat("A", 60<<10) // at full length this would be 1 MB of log
-			return h.webhook(long, "m", signWebhook("guessed", long, "m", fresh))
+			return h.webhookTo("/webhooks/mercadopago?type=order", long, "m", signWebhook("guessed", long, "m", fresh))
 		}},
 	}
 	for _, a := range attacks {
@@ -131,6 +137,11 @@ func TestAttackWebhookForged(t *testing.T) {
 	}
 	if got := h.apiCalls("GET", "/v1/orders/"); got != reads {
 		t.Fatalf("ignored webhooks made %d API reads", got-reads)
+	}
+	// An id too long for the headers does not get that far.
+	long := strings.Repeat("A", 60<<10)
+	if code := h.webhook(long, "q", "ts=1,v1=00"); code != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("a 60 KiB query answered %d, want 431", code)
 	}
 	// The legitimate notification, then its replay.
 	if err := h.sim.Pay(id); err != nil {
