@@ -30,7 +30,7 @@ func (a *Agent) routes() http.Handler {
 	mux.HandleFunc("GET /{$}", a.statusPage)
 	mux.HandleFunc("GET /status.json", a.statusJSON)
 	mux.Handle("GET /status/events", streams.limit(http.HandlerFunc(a.statusEvents)))
-	return withDeadlines(mux)
+	return withDeadlines(mux, httpBodyTimeout, httpWriteTimeout)
 }
 
 // listenHTTP opens http.listen (or takes Options.HTTPListener) behind the
@@ -51,18 +51,23 @@ func (a *Agent) listenHTTP() (*http.Server, net.Listener, error) {
 	a.httpConns = limited
 	a.mu.Unlock()
 	a.log.Debug("http limits", "max_connections", limited.max, "open_file_limit", nofile, "max_streams", httpMaxStreams)
+	return a.httpServer(limited), limited, nil
+}
+
+// httpServer is the server, with its timeouts, for the listener l.
+func (a *Agent) httpServer(l *connLimiter) *http.Server {
 	srv := &http.Server{
 		Handler:           a.routes(),
 		ReadHeaderTimeout: httpReadHeaderTimeout,
 		IdleTimeout:       httpIdleTimeout,
-		MaxHeaderBytes:    16 << 10, // paths, cookies-free browsers and webhooks need far less
-		ConnState:         limited.trackState,
+		MaxHeaderBytes:    16 << 10, // paths, cookie-free browsers and webhooks need far less
+		ConnState:         l.trackState,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
 	// Display event streams never end by themselves.
 	srv.RegisterOnShutdown(a.web.Close)
 	srv.RegisterOnShutdown(a.feed.close)
-	return srv, limited, nil
+	return srv
 }
 
 func (a *Agent) pokers() []poker {

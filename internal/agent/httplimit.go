@@ -201,18 +201,18 @@ func (s *streamLimiter) release(peer string) {
 	}
 }
 
-// withDeadlines bounds what a client can make one request hold: a body
-// must arrive within httpBodyTimeout (http.Server.ReadTimeout cannot do
-// this: it would also cancel the event streams, which never read), and
-// an answer must be taken within httpWriteTimeout (streams move their
-// deadline forward with every event).
-func withDeadlines(next http.Handler) http.Handler {
+// withDeadlines bounds what a client can make one request hold: its body
+// must arrive within body (httpBodyTimeout; http.Server.ReadTimeout
+// cannot do this, it would also cancel the event streams, which never
+// read), and its answer must be taken within write (httpWriteTimeout;
+// streams move their deadline forward with every event).
+func withDeadlines(next http.Handler, body, write time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
 		if r.ContentLength != 0 { // a body, announced or chunked
-			_ = rc.SetReadDeadline(time.Now().Add(httpBodyTimeout))
+			_ = rc.SetReadDeadline(time.Now().Add(body))
 		}
-		_ = rc.SetWriteDeadline(time.Now().Add(httpWriteTimeout))
+		_ = rc.SetWriteDeadline(time.Now().Add(write))
 		next.ServeHTTP(w, r)
 	})
 }
