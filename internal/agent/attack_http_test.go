@@ -189,7 +189,7 @@ func TestAttackHTTPFlood(t *testing.T) {
 		c.POS[0].Displays = []config.Display{{Type: "web", ECC: "M"}}
 	}))
 	capacity := h.agent.httpConns.max
-	if want := httpConnCap(floodNOFILE); capacity != want || want >= floodIdle {
+	if want := httpConnCap(openFileLimit()); capacity != want || want >= floodIdle {
 		t.Fatalf("connection cap %d, want %d (below the flood's %d)", capacity, want, floodIdle)
 	}
 	attacker := startFlooder(t, h.agent.HTTPAddr())

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -172,10 +173,28 @@ func TestAttackWebhookForged(t *testing.T) {
 			lines = append(lines, l)
 		}
 	}
-	if len(lines) != 1 || len(lines[0]) > 400 {
+	if allowed := 1 + int(time.Since(now)/webhookLogEvery); len(lines) == 0 || len(lines) > allowed || len(lines[0]) > 400 {
 		t.Fatalf("ignored webhooks logged %d lines (want 1 a minute, short):\n%.2000s", len(lines), strings.Join(lines, "\n"))
 	}
 	if strings.Contains(h.logBuf.String(), strings.Repeat("A", 100)) {
 		t.Fatal("an attacker's id reached the log at full length")
+	}
+}
+
+// TestWebhookLogOncePerMinute: whatever the flood, ignored notifications
+// make one log line per minute, saying how many went unlogged.
+func TestWebhookLogOncePerMinute(t *testing.T) {
+	var buf syncBuffer
+	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	w := &webhooks{log: slog.New(slog.NewTextHandler(&buf, nil)), now: func() time.Time { return clock }}
+	for i := range 1000 {
+		w.ignored("bad_signature", strings.Repeat("x", 100_000), "127.0.0.1:1")
+		if i%100 == 99 {
+			clock = clock.Add(10 * time.Second) // 1000 notifications over 100 s
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[1], "ignored_since_last_log=599") || len(buf.String()) > 1000 {
+		t.Fatalf("log:\n%.3000s", buf.String())
 	}
 }
