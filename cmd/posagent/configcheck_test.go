@@ -162,3 +162,20 @@ func TestConfigCheckUnreadable(t *testing.T) {
 		t.Errorf("want exit 2 with the YAML error and its line\n%s", r)
 	}
 }
+
+// TestConfigCheckHidesBaseURLSecrets: a token put in base_url (query,
+// fragment, user information, or a URL that does not parse) makes `config
+// check` fail naming the key, never printing the token.
+func TestConfigCheckHidesBaseURLSecrets(t *testing.T) {
+	const tok = "APP_USR-in-the-url-1234"
+	for _, base := range []string{"https://api.mercadopago.com/?access_token=" + tok, "https://api.mercadopago.com/#" + tok,
+		"https://" + tok + "@api.mercadopago.com", "https://x:" + tok + "@api.mercadopago.com", "ftp://api.mercadopago.com/?t=" + tok,
+		"https://api.mercadopago.com/%zz?t=" + tok} {
+		cfg := writeTestFile(t, t.TempDir(), "posagent.yaml", "store_id: S1\nmercadopago: {base_url: \""+base+"\"}\npos: [{external_pos_id: P1}]\n", 0o600)
+		r := runCLI(t, context.Background(), "config", "check", "-config", cfg)
+		if r.code != exitUsage || !strings.Contains(r.stderr, "mercadopago.base_url: ") {
+			t.Errorf("%s: want exit %d naming mercadopago.base_url\n%s", base, exitUsage, r)
+		}
+		assertNoSecret(t, tok, r)
+	}
+}

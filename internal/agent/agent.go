@@ -71,17 +71,17 @@ type Agent struct {
 	health  *health
 	web     *display.Web
 	feed    *statusFeed // recent events and status page streams
-	// webhookSecret checks webhook signatures; empty accepts unsigned
-	// hints (they only make a poller ask the API sooner).
+	// webhookSecret checks webhook signatures; empty: no webhooks.
 	webhookSecret string
 
-	mu       sync.Mutex
-	sessions map[string]*session.Session
-	embedded *embeddednats.Server
-	nc       *nats.Conn
-	httpAddr string
-	ready    chan struct{}
-	started  time.Time
+	mu        sync.Mutex
+	sessions  map[string]*session.Session
+	embedded  *embeddednats.Server
+	nc        *nats.Conn
+	httpAddr  string
+	httpConns *connLimiter
+	ready     chan struct{}
+	started   time.Time
 }
 
 // New checks the options; Run does the work.
@@ -278,25 +278,6 @@ func (a *Agent) allSessions() []*session.Session {
 		out = append(out, s)
 	}
 	return out
-}
-
-func (a *Agent) listenHTTP() (*http.Server, net.Listener, error) {
-	ln := a.o.HTTPListener
-	if ln == nil {
-		var err error
-		ln, err = net.Listen("tcp", a.cfg.HTTP.Listen)
-		if err != nil {
-			return nil, nil, fmt.Errorf("agent: http.listen %s: %w", a.cfg.HTTP.Listen, err)
-		}
-	}
-	a.mu.Lock()
-	a.httpAddr = ln.Addr().String()
-	a.mu.Unlock()
-	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
-	// Display event streams never end by themselves.
-	srv.RegisterOnShutdown(a.web.Close)
-	srv.RegisterOnShutdown(a.feed.close)
-	return srv, ln, nil
 }
 
 func (a *Agent) watchdog(ctx context.Context) {

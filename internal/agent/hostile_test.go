@@ -64,6 +64,14 @@ func hostileCommands(n int, seed uint64) []hostile {
 			bad := []string{"a b", "ñ", long(65), "a.b", "a/b", "*", ">"}
 			return hostile{"bad sale_id", "cancel", fmt.Sprintf(`{"sale_id":%q}`, bad[r.IntN(len(bad))]), "property_value"}
 		},
+		func() hostile { // a key twice: which one counts depends on the JSON library
+			return hostile{"duplicate key", "sale", fmt.Sprintf(`{"sale_id":%q,"total_amount":"1.00","total_amount":"%d.00"}`, id(), 2+r.IntN(900)), "json_syntax_error"}
+		},
+		func() hostile { // invisible or bidirectional formatting characters in customer text
+			inv := []rune{0x202e, 0x202d, 0x2066, 0x2067, 0x2068, 0x2069, 0x200b, 0x200c, 0x200d, 0x200e, 0x200f, 0x061c, 0xfeff, 0x00ad, 0x2060, 0xe0001, 0x2028, 0x2029}
+			desc, _ := json.Marshal("Total 1" + string(inv[r.IntN(len(inv))]) + "00")
+			return hostile{"invisible character", "sale", fmt.Sprintf(`{"sale_id":%q,"total_amount":"1.00","description":%s}`, id(), desc), "property_value"}
+		},
 		func() hostile { // too many items
 			items := strings.Repeat(`{"title":"a","unit_price":"1.00","quantity":1},`, 10+r.IntN(5))
 			return hostile{"too many items", "sale", fmt.Sprintf(`{"sale_id":%q,"total_amount":"1.00","items":[%s{"title":"a","unit_price":"1.00","quantity":1}]}`, id(), items), "maximum_items"}

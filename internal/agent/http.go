@@ -1,86 +1,80 @@
 package agent
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"io"
+	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
-	"strings"
+	"time"
 )
 
+// routes is every HTTP path, with the request deadlines and the cap on
+// live event streams (httplimit.go).
 func (a *Agent) routes() http.Handler {
+	streams := newStreamLimiter(httpMaxStreams, httpMaxStreamsPerPeer)
+	display := streams.limit(a.web)
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", a.health)
 	mux.Handle("GET /metrics", a.metrics.Handler())
-	mux.Handle("/display/", a.web)
-	mux.HandleFunc("POST /webhooks/mercadopago", a.webhook)
-	mux.HandleFunc("GET /{$}", a.statusPage)
-	mux.HandleFunc("GET /status.json", a.statusJSON)
-	mux.HandleFunc("GET /status/events", a.statusEvents)
-	return mux
-}
-
-// webhook takes Mercado Pago's order notifications as hints: the order's
-// poller asks the API now. Nothing in a webhook is trusted; an unsigned or
-// badly signed one (when a secret is configured) is ignored. The answer is
-// always 200 so Mercado Pago does not keep retrying.
-func (a *Agent) webhook(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
-	id := r.URL.Query().Get("data.id")
-	if id == "" {
-		var n struct {
-			Data struct {
-				ID string `json:"id"`
-			} `json:"data"`
-		}
-		_ = json.Unmarshal(body, &n)
-		id = n.Data.ID
-	}
-	w.WriteHeader(http.StatusOK)
-	if id == "" {
-		return
-	}
-	if sec := a.webhookSecret; sec != "" && !validSignature(sec, r.Header.Get("x-signature"), r.Header.Get("x-request-id"), id) {
-		a.log.Warn("webhook ignored: bad or missing x-signature", "order_id", id)
-		return
-	}
-	for _, s := range a.allSessions() {
-		if s.Poke(id) || s.Poke(strings.ToUpper(id)) {
-			a.log.Debug("webhook: polling now", "order_id", id, "pos", s.POS())
+	mux.Handle("/display/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isStream(r) {
+			display.ServeHTTP(w, r)
 			return
 		}
+		a.web.ServeHTTP(w, r)
+	}))
+	if a.webhookSecret != "" { // no secret, no webhooks: the path is 404
+		mux.Handle("POST /webhooks/mercadopago", &webhooks{secret: a.webhookSecret, log: a.log, metrics: a.metrics,
+			sessions: a.pokers, now: time.Now, seen: map[string]time.Time{}})
 	}
+	mux.HandleFunc("GET /{$}", a.statusPage)
+	mux.HandleFunc("GET /status.json", a.statusJSON)
+	mux.Handle("GET /status/events", streams.limit(http.HandlerFunc(a.statusEvents)))
+	return withDeadlines(mux, httpBodyTimeout, httpWriteTimeout)
 }
 
-// validSignature checks x-signature "ts=...,v1=..." = HMAC-SHA256 over
-// "id:<data.id>;request-id:<x-request-id>;ts:<ts>;". The id's casing
-// changed over time, so both the id as sent and lowercased are tried.
-func validSignature(secret, header, requestID, id string) bool {
-	var ts, v1 string
-	for _, part := range strings.Split(header, ",") {
-		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
-		switch k {
-		case "ts":
-			ts = v
-		case "v1":
-			v1 = v
+// listenHTTP opens http.listen (or takes Options.HTTPListener) behind the
+// connection cap, and configures the server's timeouts (httplimit.go).
+func (a *Agent) listenHTTP() (*http.Server, net.Listener, error) {
+	ln := a.o.HTTPListener
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", a.cfg.HTTP.Listen)
+		if err != nil {
+			return nil, nil, fmt.Errorf("agent: http.listen %s: %w", a.cfg.HTTP.Listen, err)
 		}
 	}
-	if ts == "" || v1 == "" {
-		return false
+	nofile := openFileLimit()
+	limited := newConnLimiter(ln, httpConnCap(nofile))
+	a.mu.Lock()
+	a.httpAddr = ln.Addr().String()
+	a.httpConns = limited
+	a.mu.Unlock()
+	a.log.Debug("http limits", "max_connections", limited.max, "open_file_limit", nofile, "max_streams", httpMaxStreams)
+	return a.httpServer(limited), limited, nil
+}
+
+// httpServer is the server, with its timeouts, for the listener l.
+func (a *Agent) httpServer(l *connLimiter) *http.Server {
+	srv := &http.Server{
+		Handler:           a.routes(),
+		ReadHeaderTimeout: httpReadHeaderTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		MaxHeaderBytes:    16 << 10, // paths, cookie-free browsers and webhooks need far less
+		ConnState:         l.trackState,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
-	want, err := hex.DecodeString(v1)
-	if err != nil {
-		return false
+	// Display event streams never end by themselves.
+	srv.RegisterOnShutdown(a.web.Close)
+	srv.RegisterOnShutdown(a.feed.close)
+	return srv
+}
+
+func (a *Agent) pokers() []poker {
+	ss := a.allSessions()
+	out := make([]poker, len(ss))
+	for i, s := range ss {
+		out[i] = s
 	}
-	for _, cand := range []string{id, strings.ToLower(id)} {
-		m := hmac.New(sha256.New, []byte(secret))
-		m.Write([]byte("id:" + cand + ";request-id:" + requestID + ";ts:" + ts + ";"))
-		if hmac.Equal(m.Sum(nil), want) {
-			return true
-		}
-	}
-	return false
+	return out
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -164,20 +165,15 @@ func TestHealthAndTokenRefused(t *testing.T) {
 }
 
 func TestWebhookHintPollsNow(t *testing.T) {
-	h := newHarness(t, withConfig(func(c *config.Config) { c.MercadoPago.PollInterval = time.Hour }))
+	h := newHarness(t, withConfig(func(c *config.Config) { c.MercadoPago.PollInterval = time.Hour }), withWebhookSecret(testWebhookSecret))
 	h.send("POS1", "sale", `{"sale_id":"w1","total_amount":"1.00"}`)
 	created := h.waitSale("w1", "created").Event
 	if err := h.sim.Pay(created.OrderID); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Post("http://"+h.agent.HTTPAddr()+"/webhooks/mercadopago?type=order&data.id="+created.OrderID, "application/json",
-		strings.NewReader(`{"action":"order.processed","data":{"id":"`+created.OrderID+`"}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("webhook answered %d", resp.StatusCode)
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	if code := h.webhook(created.OrderID, "req-1", signWebhook(testWebhookSecret, created.OrderID, "req-1", ts)); code != 200 {
+		t.Fatalf("webhook answered %d", code)
 	}
 	h.waitSale("w1", "processed")
 }
@@ -189,14 +185,14 @@ func TestWebhookSignature(t *testing.T) {
 		m.Write([]byte("id:" + id + ";request-id:" + reqID + ";ts:" + ts + ";"))
 		return "ts=" + ts + ",v1=" + hex.EncodeToString(m.Sum(nil))
 	}
-	if !validSignature(sec, sign("ord01", "r1", "1700000000"), "r1", "ORD01") {
+	if _, _, ok := validSignature(sec, sign("ord01", "r1", "1700000000"), "r1", "ORD01"); !ok {
 		t.Fatal("lowercased id signature refused")
 	}
-	if !validSignature(sec, sign("ORD01", "r1", "1700000000"), "r1", "ORD01") {
+	if ts, _, ok := validSignature(sec, sign("ORD01", "r1", "1700000000"), "r1", "ORD01"); !ok || ts != "1700000000" {
 		t.Fatal("valid signature refused")
 	}
 	for _, bad := range []string{"", "ts=1", "v1=00", sign("ORD02", "r1", "1"), "ts=1,v1=zz"} {
-		if validSignature(sec, bad, "r1", "ORD01") {
+		if _, _, ok := validSignature(sec, bad, "r1", "ORD01"); ok {
 			t.Fatalf("bad signature %q accepted", bad)
 		}
 	}

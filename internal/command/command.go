@@ -36,14 +36,15 @@ const (
 
 // Error codes beyond the Orders API's own (see qrorder.Code*).
 const (
-	CodeTooLarge       = "payload_too_large"
-	CodeUnknownCommand = "unknown_command"
-	CodeDuplicateSale  = "duplicate_sale_id"
-	CodeInvalidState   = "invalid_state"
-	CodeUnknownSale    = "unknown_sale"
-	CodeStale          = "stale_command"
-	CodeAPIUnavailable = "api_unavailable"
-	CodeInvalidQRData  = "invalid_qr_data"
+	CodeTooLarge        = "payload_too_large"
+	CodeUnknownCommand  = "unknown_command"
+	CodeDuplicateSale   = "duplicate_sale_id"
+	CodeDuplicateRefund = "duplicate_refund_id"
+	CodeInvalidState    = "invalid_state"
+	CodeUnknownSale     = "unknown_sale"
+	CodeStale           = "stale_command"
+	CodeAPIUnavailable  = "api_unavailable"
+	CodeInvalidQRData   = "invalid_qr_data"
 )
 
 // Rejection is why a command was refused. SaleID echoes the command's

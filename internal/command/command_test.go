@@ -1,8 +1,11 @@
 package command
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/posagent/posagent/internal/money"
 )
@@ -123,7 +126,9 @@ func TestRefundAndDisplay(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	for _, s := range []string{`{"sale_id":"1","total_amount":"1.00","items":[{"title":"a","unit_price":"1.00","quantity":1}]}`,
-		`{"sale_id":"1","amount":"5.00","refund_id":"r"}`, `{"lines":[{"title":"a","amount":"1"}]}`, `{}`, `[`, `{"sale_id":1}`} {
+		`{"sale_id":"1","amount":"5.00","refund_id":"r"}`, `{"lines":[{"title":"a","amount":"1"}]}`, `{}`, `[`, `{"sale_id":1}`,
+		`{"sale_id":"1","total_amount":"1.00","total_amount":"9.00"}`, `{"lines":[{"title":"a","amount":"1","title":"b"}]}`,
+		`{"sale_id":"1","total_amount":"1.00","description":"\u202e00.1"}`, `{"message":"a\u200bb"}`} {
 		for _, v := range []string{"sale", "cancel", "refund", "display"} {
 			f.Add(v, []byte(s))
 		}
@@ -139,5 +144,151 @@ func FuzzDecode(f *testing.F) {
 		if s, ok := c.(Sale); ok && s.TotalAmount <= 0 {
 			t.Fatalf("accepted a non-positive total: %+v", s)
 		}
+		if c == nil {
+			return
+		}
+		if keys, entries := countKeys(t, payload); keys != entries {
+			t.Fatalf("accepted %q with %d keys in %d distinct entries: a duplicate key", payload, keys, entries)
+		}
+		for _, txt := range customerText(c) {
+			if i := strings.IndexFunc(txt, func(r rune) bool { return unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) }); i >= 0 {
+				t.Fatalf("accepted invisible text %q in %+v", txt, c)
+			}
+		}
 	})
+}
+
+// countKeys counts the object keys in payload, recursively, and the
+// entries of the maps encoding/json makes of it: they differ only when a
+// key repeats in one object (an oracle written apart from duplicateKey).
+func countKeys(t *testing.T, payload []byte) (keys, entries int) {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	var value func()
+	value = func() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatalf("accepted payload does not tokenize: %v", err)
+		}
+		switch tok {
+		case json.Delim('{'):
+			for dec.More() {
+				if _, err := dec.Token(); err != nil {
+					t.Fatal(err)
+				}
+				keys++
+				value()
+			}
+			_, _ = dec.Token()
+		case json.Delim('['):
+			for dec.More() {
+				value()
+			}
+			_, _ = dec.Token()
+		}
+	}
+	value()
+	var v any
+	if err := json.Unmarshal(payload, &v); err != nil {
+		t.Fatal(err)
+	}
+	var count func(any)
+	count = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			entries += len(v)
+			for _, e := range v {
+				count(e)
+			}
+		case []any:
+			for _, e := range v {
+				count(e)
+			}
+		}
+	}
+	count(v)
+	return keys, entries
+}
+
+// customerText is the text of a command that a customer may see.
+func customerText(c Command) []string {
+	var out []string
+	switch c := c.(type) {
+	case Sale:
+		out = append(out, c.Description)
+		for _, it := range c.Items {
+			out = append(out, it.Title, it.UnitMeasure, it.ExternalCode)
+		}
+	case Display:
+		out = append(out, c.Message)
+		for _, l := range c.Lines {
+			out = append(out, l.Title)
+		}
+	}
+	return out
+}
+
+// TestDuplicateKeys: a key repeated anywhere is refused with its path,
+// never decoded last-one-wins (a register whose JSON library keeps the
+// first one would show the customer another amount than the order's).
+func TestDuplicateKeys(t *testing.T) {
+	cases := []struct{ verb, payload, field, saleID string }{
+		{"sale", `{"sale_id":"1","total_amount":"1.00","total_amount":"999.00"}`, "total_amount", "1"},
+		{"sale", `{"sale_id":"1","sale_id":"2","total_amount":"1.00"}`, "sale_id", ""},
+		{"sale", `{"sale_id":"1","total_amount":"1.00","items":[{"title":"a","unit_price":"1.00","quantity":1},{"title":"a","unit_price":"1.00","quantity":1,"title":"b"}]}`, "items[1].title", "1"},
+		{"sale", `{"sale_id":"1","total_amount":"1.00","discounts":{"payment_methods":[{"type":"account_money","new_total_amount":"0.50","new_total_amount":"0.10"}]}}`, "discounts.payment_methods[0].new_total_amount", "1"},
+		{"sale", `{"sale_id":"1","total_amount":"1.00","items":[{"title":"a","unit_price":"1.00","quantity":1,"external_categories":[{"id":"x"},{"id":"y","id":"z"}]}]}`, "items[0].external_categories[1].id", "1"},
+		{"refund", `{"sale_id":"1","refund_id":"r1","amount":"1.00","amount":"5.00"}`, "amount", "1"},
+		{"display", `{"lines":[{"title":"a","amount":"1.00"}],"message":"x","message":"y"}`, "message", ""},
+		{"cancel", `{"sale_id":"1","x":{"a":[{},{"b":1,"b":2}]}}`, "x.a[1].b", "1"},
+	}
+	for _, c := range cases {
+		cmd, rej := Decode(c.verb, []byte(c.payload))
+		if rej == nil {
+			t.Errorf("%s %s: accepted as %+v", c.verb, c.payload, cmd)
+			continue
+		}
+		if rej.Code != "json_syntax_error" || rej.Field != c.field || rej.SaleID != c.saleID || !strings.Contains(rej.Message, "duplicate") {
+			t.Errorf("%s %s: got %s %q sale %q (%s), want json_syntax_error %q sale %q", c.verb, c.payload, rej.Code, rej.Field, rej.SaleID, rej.Message, c.field, c.saleID)
+		}
+	}
+	// The same key in different objects is no duplicate.
+	if _, rej := Decode("sale", []byte(`{"sale_id":"1","total_amount":"2.00","items":[{"title":"a","unit_price":"1.00","quantity":1},{"title":"b","unit_price":"1.00","quantity":1}]}`)); rej != nil {
+		t.Fatal(rej)
+	}
+	// A key longer than 64 characters is named cut.
+	long := strings.Repeat("k", 200)
+	_, rej := Decode("sale", []byte(`{"sale_id":"1","total_amount":"1.00","`+long+`":1,"`+long+`":2}`))
+	if rej == nil || rej.Field != long[:64] {
+		t.Fatalf("%+v", rej)
+	}
+}
+
+// TestInvisibleCharacters: bidirectional controls and other invisible
+// format characters (Unicode category Cf) never reach a screen or a
+// receipt: the command is refused naming the field.
+func TestInvisibleCharacters(t *testing.T) {
+	for _, r := range []rune{'\u202e', '\u202a', '\u2066', '\u2069', '\u200e', '\u200f', '\u061c', '\u200b', '\u200d', '\ufeff', '\u00ad', '\u2028', '\u2029', '\U000e0001'} {
+		b, _ := json.Marshal("Caf" + string(r) + "é")
+		s := string(b)
+		cases := []struct{ verb, payload, field, saleID string }{
+			{"sale", `{"sale_id":"1","total_amount":"1.00","description":` + s + `}`, "description", "1"},
+			{"sale", `{"sale_id":"1","total_amount":"1.00","items":[{"title":"a","unit_price":"1.00","quantity":1},{"title":` + s + `,"unit_price":"1.00","quantity":1}]}`, "items[1].title", "1"},
+			{"display", `{"lines":[{"title":` + s + `,"amount":"1.00"}]}`, "lines[0].title", ""},
+			{"display", `{"message":` + s + `}`, "message", ""},
+		}
+		for _, c := range cases {
+			cmd, rej := Decode(c.verb, []byte(c.payload))
+			if rej == nil {
+				t.Errorf("U+%04X %s: accepted as %+v", r, c.field, cmd)
+				continue
+			}
+			if rej.Code != "property_value" || rej.Field != c.field || rej.SaleID != c.saleID {
+				t.Errorf("U+%04X: got %s %q (%s), want property_value %q", r, rej.Code, rej.Field, rej.Message, c.field)
+			}
+		}
+	}
+	// Visible non-ASCII text is fine.
+	if _, rej := Decode("sale", []byte(`{"sale_id":"1","total_amount":"1.00","description":"Café con leche — ñandú, São Paulo, 東京 😀"}`)); rej != nil {
+		t.Fatal(rej)
+	}
 }

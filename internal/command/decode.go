@@ -38,6 +38,14 @@ func parseObject(payload []byte) (map[string]any, *Rejection) {
 	if !ok {
 		return nil, &Rejection{Code: qrorder.CodeJSONSyntax, Message: "payload must be a JSON object"}
 	}
+	if path, key, dup := duplicateKey(payload); dup {
+		rej := &Rejection{Code: qrorder.CodeJSONSyntax, Field: path,
+			Message: fmt.Sprintf("duplicate key %q: an object must not repeat a key (JSON libraries disagree on which one counts)", clip(key, 64))}
+		if s, ok := obj["sale_id"].(string); ok && path != "sale_id" {
+			rej.SaleID = clip(s, 64)
+		}
+		return nil, rej
+	}
 	return obj, nil
 }
 
@@ -110,8 +118,21 @@ func (d *decoder) str(obj map[string]any, prefix, key string, required bool, max
 			d.fail(qrorder.CodeValue, path, "must not contain control characters (U+%04X)", r)
 			return "", false
 		}
+		if invisible(r) {
+			d.fail(qrorder.CodeValue, path, "must not contain invisible or bidirectional formatting characters (U+%04X)", r)
+			return "", false
+		}
 	}
 	return s, true
+}
+
+// invisible reports format characters (Unicode category Cf: bidirectional
+// overrides and isolates, zero-width spaces and joiners, soft hyphens, tag
+// characters) and the line and paragraph separators. Such text may show a
+// customer something other than what the register meant ("Total 1.00"
+// reversed, a hidden digit), so no string field of a command may hold one.
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
 }
 
 // amount reads a decimal string amount; positive unless zeroOK.

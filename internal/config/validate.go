@@ -84,16 +84,43 @@ func (c *Config) validateTop(v *checker) {
 	}
 }
 
+// validateBaseURL checks mercadopago.base_url without ever echoing a part
+// of it that could hold a secret (user information, a query such as
+// ?access_token=, a fragment): `config check` output ends up in journals
+// and support tickets.
+func (c *Config) validateBaseURL(v *checker, raw string) {
+	const key, like = "mercadopago.base_url", "must be an absolute http or https URL like " + DefaultBaseURL
+	u, err := url.Parse(raw)
+	switch {
+	case strings.Contains(raw, "@"): // user:password@host, wherever the parser would put it
+		v.add(key, "must not hold credentials: the token comes from mercadopago.access_token_file", nil)
+	case err != nil:
+		v.add(key, like+" (not shown: it may hold a secret)", nil)
+	case u.Scheme != "https" && u.Scheme != "http" || u.Host == "" || u.Opaque != "":
+		v.add(key, like, quote(shownURL(u)))
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		v.add(key, "must not have a query or fragment: API paths are appended to it, and it may hold a secret (not shown)", nil)
+	}
+}
+
+// shownURL is u without user information, query or fragment.
+func shownURL(u *url.URL) string {
+	if u.Opaque != "" {
+		return u.Scheme + ":"
+	}
+	s := u.Path
+	if u.Scheme != "" || u.Host != "" {
+		s = u.Scheme + "://" + u.Host + u.EscapedPath()
+	}
+	return s
+}
+
 func (c *Config) validateMercadoPago(v *checker) {
 	m := c.MercadoPago
 	if m.BaseURL == "" {
 		v.add("mercadopago.base_url", "required: the Orders API URL, like "+DefaultBaseURL, nil)
-	} else if strings.Contains(m.BaseURL, "@") { // user:password@host: never echoed
-		v.add("mercadopago.base_url", "must not hold credentials: the token comes from mercadopago.access_token_file", nil)
-	} else if u, err := url.Parse(m.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Opaque != "" {
-		v.add("mercadopago.base_url", "must be an absolute http or https URL like "+DefaultBaseURL, quote(m.BaseURL))
-	} else if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
-		v.add("mercadopago.base_url", "must not have a query or fragment: API paths are appended to it", quote(m.BaseURL))
+	} else {
+		c.validateBaseURL(v, m.BaseURL)
 	}
 	v.absPath("mercadopago.access_token_file", m.AccessTokenFile, false)
 	if m.RequestTimeout <= 0 {

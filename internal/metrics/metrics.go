@@ -26,6 +26,16 @@ type Metrics struct {
 	natsReconnects prometheus.Counter
 	eventsFailed   prometheus.Counter
 	pending        *prometheus.GaugeVec
+	webhooks       *prometheus.CounterVec
+}
+
+// WebhookOutcomes are the values of posagent_webhooks_total's outcome
+// label: accepted (a poller asks the API now), unknown_order (signed, but
+// no order awaiting payment has that id), and the ignored ones: unsigned,
+// bad_signature, stale (timestamp more than 5 minutes off), replayed (a
+// signature already seen) and malformed (no usable order id).
+func WebhookOutcomes() []string {
+	return []string{"accepted", "unknown_order", "unsigned", "bad_signature", "stale", "replayed", "malformed"}
 }
 
 // New registers the series on a new registry, with the Go runtime and
@@ -57,9 +67,15 @@ func New() *Metrics {
 			Help: "Events whose publication failed (NATS unreachable); each is retried until stored."}),
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "posagent_consumer_pending",
 			Help: "Commands waiting in the stream for the POS's consumer (its num_pending), sampled periodically."}, []string{"pos"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posagent_webhooks_total",
+			Help: "Mercado Pago webhook notifications by outcome (accepted, unknown_order, unsigned, bad_signature, stale, replayed, malformed)."},
+			[]string{"outcome"}),
+	}
+	for _, o := range WebhookOutcomes() {
+		m.webhooks.WithLabelValues(o) // from 0, so the first ignored one can fire an alert
 	}
 	m.reg.MustRegister(m.commands, m.apiDuration, m.apiRetries, m.ordersOpen, m.printerErrors, m.displayErrors,
-		m.natsConnected, m.natsReconnects, m.eventsFailed, m.pending,
+		m.natsConnected, m.natsReconnects, m.eventsFailed, m.pending, m.webhooks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -116,3 +132,7 @@ func (m *Metrics) ConsumerPending(pos string, n uint64) {
 // EventPublishFailed counts an event whose publication failed (it is
 // retried: by the command's redelivery, or by the poller).
 func (m *Metrics) EventPublishFailed() { m.eventsFailed.Inc() }
+
+// Webhook counts a webhook notification by outcome (one of
+// WebhookOutcomes: the label never carries a caller's string).
+func (m *Metrics) Webhook(outcome string) { m.webhooks.WithLabelValues(outcome).Inc() }

@@ -54,8 +54,9 @@ func New(opts Options) (*Client, error) {
 		opts.BaseURL = DefaultBaseURL
 	}
 	u, err := url.Parse(opts.BaseURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("qrorder: base_url must be an absolute http(s) URL, got %q", opts.BaseURL)
+	// Never echoed: user information or a query may hold a token.
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return nil, errors.New("qrorder: base_url must be an absolute http(s) URL without credentials, query or fragment (not shown: it may hold a secret)")
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	if opts.Token.Empty() {

@@ -319,3 +319,19 @@ func BenchmarkCreateRequestJSON(b *testing.B) {
 		}
 	}
 }
+
+// TestNewHidesBaseURLSecrets: a base URL carrying credentials or a query
+// is refused without being echoed (it may hold a token).
+func TestNewHidesBaseURLSecrets(t *testing.T) {
+	for _, base := range []string{"https://api.example.com/?access_token=SECRET-1", "https://user:SECRET-1@api.example.com",
+		"https://api.example.com/#SECRET-1", "ftp://api.example.com/?SECRET-1", "https://api.example.com/%zz?SECRET-1"} {
+		_, err := New(Options{BaseURL: base, Token: secret.New("TEST-x")})
+		if err == nil {
+			t.Errorf("%s accepted", base)
+			continue
+		}
+		if strings.Contains(err.Error(), "SECRET-1") {
+			t.Errorf("error echoes the URL: %v", err)
+		}
+	}
+}

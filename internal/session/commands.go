@@ -70,6 +70,10 @@ func (s *Session) handleRefund(ctx context.Context, d Delivery, c command.Refund
 		return s.unknownSale(ctx, d, c.SaleID)
 	}
 	if done, ok := rec.Refunds[c.RefundID]; ok {
+		if asked := refundAsked(c); done.Asked != "" && done.Asked != asked {
+			return s.reject(ctx, d, &command.Rejection{Code: command.CodeDuplicateRefund, Field: "refund_id", SaleID: rec.SaleID,
+				Message: fmt.Sprintf("refund_id was already used on this sale for %s, not %s: use a new refund_id", done.Asked, asked)}, rec.saleStatus())
+		}
 		return s.replay(ctx, d, string(command.VerbRefund), done.Event, done.CmdSeq)
 	}
 	if rec.State != stateProcessed && rec.State != stateRefunded {
@@ -131,7 +135,7 @@ func (s *Session) handleRefund(ctx context.Context, d Delivery, c command.Refund
 	if rec.Refunds == nil {
 		rec.Refunds = map[string]refundRec{}
 	}
-	rec.Refunds[c.RefundID] = refundRec{CmdSeq: d.Seq, Event: ev}
+	rec.Refunds[c.RefundID] = refundRec{CmdSeq: d.Seq, Event: ev, Asked: refundAsked(c)}
 	rec.State, rec.LastEvent = stateRefunded, ev
 	if err := s.putSale(ctx, rec); err != nil {
 		return err
@@ -139,6 +143,14 @@ func (s *Session) handleRefund(ctx context.Context, d Delivery, c command.Refund
 	s.count(string(command.VerbRefund), events.Refunded)
 	s.log.Info("refunded", "sale_id", rec.SaleID, "order_id", rec.OrderID, "refund_id", c.RefundID, "refunded_amount", ev.RefundedAmount)
 	return nil
+}
+
+// refundAsked is what a refund command asks for: its amount, or "total".
+func refundAsked(c command.Refund) string {
+	if c.Amount == nil {
+		return command.TotalRefundID
+	}
+	return c.Amount.String()
 }
 
 // refundedSoFar is the running refunded total recorded for rec.

@@ -41,6 +41,10 @@ type saleRecord struct {
 type refundRec struct {
 	CmdSeq uint64       `json:"cmd_seq"`
 	Event  events.Event `json:"event"`
+	// Asked is the command's amount or "total": the same refund_id for
+	// another amount is refused, not replayed. Empty in records written
+	// before it was kept (those replay).
+	Asked string `json:"asked,omitempty"`
 }
 
 // posRecord is a POS's open work.

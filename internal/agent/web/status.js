@@ -140,15 +140,16 @@
 
   // tick keeps the clocks current between snapshots.
   function tick() {
+    if (es && lastHeard && Date.now() - lastHeard > 3 * heartbeat) {
+      // A half-open connection (nothing arrives and no error fires), or a
+      // stream refused while the agent was at its stream cap: start over.
+      connect();
+    }
     if (!snap) { return; }
     $("uptime").textContent = duration(now() - Date.parse(snap.started));
     var timed = document.querySelectorAll("[data-at]");
     for (var i = 0; i < timed.length; i++) {
       timed[i].textContent = (timed[i].dataset.prefix || "") + ago(timed[i].dataset.at);
-    }
-    if (es && lastHeard && Date.now() - lastHeard > 3 * heartbeat) {
-      // A half-open connection: nothing arrives and no error fires.
-      connect();
     }
   }
 
