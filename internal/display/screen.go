@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/posagent/posagent/internal/emvco"
 	"github.com/posagent/posagent/internal/money"
 )
 
@@ -89,7 +90,8 @@ func (a Screen) equal(b Screen) bool {
 const SampleDynamicQR = "00020101021243650016COM.MERCADOLIBRE020130636cd8fce34-5045-43f2-96ff-ab36b717bbad5204000053039865802BR5909Test Test6009SAO PAULO62070503***63045742"
 
 // TestScreen returns a demo awaiting-payment screen with a real-shaped
-// dynamic payload, for `posagent display-test`.
+// dynamic payload from the locale's country, in its currency, for
+// `posagent display-test`.
 func TestScreen(storeName, locale string) Screen {
 	return Screen{
 		State:     StateAwaitingPayment,
@@ -97,7 +99,7 @@ func TestScreen(storeName, locale string) Screen {
 		StoreName: storeName,
 		Locale:    locale,
 		Amount:    123450,
-		QRData:    SampleDynamicQR,
+		QRData:    emvco.Sample(locale),
 		Mode:      "dynamic",
 		SaleID:    "display-test",
 	}
