@@ -94,7 +94,7 @@ func TestTerminalQRDecodes(t *testing.T) {
 				}
 			}
 			all := strings.Join(lines, "\n")
-			for _, want := range []string{"$ 150,00", "Escaneá con Mercado Pago", "Vence en 10:00", "Café [2J Central"} {
+			for _, want := range []string{"$ 150,00", "Escaneá con Mercado Pago", "Vence en 10 min", "Café [2J Central"} {
 				if !strings.Contains(all, want) {
 					t.Errorf("frame lacks %q:\n%s", want, all)
 				}
