@@ -19,7 +19,7 @@ import (
 const chromiumPath = "/usr/bin/chromium"
 
 // browser starts a real headless Chromium with exactly the flags the store
-// machines use (REFERENCE.md): the networking flags keep it from flooding a
+// machines use: the networking flags keep it from flooding a
 // closed network. It skips the test when Chromium is not installed, except
 // under CI=true, where a skipped browser test would hide a broken page.
 func browser(t *testing.T) context.Context {

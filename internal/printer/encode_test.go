@@ -18,7 +18,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-// samples reads the real payloads of shared/testdata/qr_data_samples.txt
+// samples reads the real payloads of testdata/qr_data_samples.txt
 // (copied to testdata/ so the package tests stand alone).
 func samples(t testing.TB) []string {
 	t.Helper()

@@ -49,7 +49,7 @@ func PrintOnce(ctx context.Context, cfg Config, r Receipt) error {
 }
 
 // SampleQRData is the real dynamic order payload of
-// shared/testdata/qr_data_samples.txt (147 characters, Brazil), so a test
+// testdata/qr_data_samples.txt (147 characters, Brazil), so a test
 // print shows a QR of the size real sales get.
 const SampleQRData = "00020101021243650016COM.MERCADOLIBRE020130636cd8fce34-5045-43f2-96ff-ab36b717bbad" +
 	"5204000053039865802BR5909Test Test6009SAO PAULO62070503***63045742"
