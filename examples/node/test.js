@@ -115,6 +115,10 @@ async function gate(name) {
 }
 
 async function restart(reg, n) {
+  // A follower that lives through both agent restarts (the embedded NATS
+  // restarts with the agent) and must still see every sale's outcome once.
+  const followed = [];
+  const follower = new EventFollower(reg.nc, { ...cfg, startTime: new Date(Date.now() - 1000), onEvent: (ev) => followed.push(ev) });
   for (let i = 1; i <= n; i++) {
     await gate(`sale${i}`);
     const sale = { sale_id: `${run}-r${i}`, total_amount: `${i}.00` };
@@ -130,6 +134,11 @@ async function restart(reg, n) {
     if (ev.status !== "processed") throw new Error(`sale ${sale.sale_id} ended ${ev.status}: ${JSON.stringify(ev)}`);
     console.log(`done ${i} ${sale.sale_id} ${ev.status} (publish retried ${retries} times)`);
   }
+  const want = Array.from({ length: n }, (_, k) => `${run}-r${k + 1}/processed`);
+  await waitUntil(() => want.every((k) => followed.some((ev) => idOf(ev) === k)), 30000, "the follower to see every outcome");
+  for (const k of want) assert.equal(followed.filter((ev) => idOf(ev) === k).length, 1, `${k} followed once`);
+  console.log(`follower: ${n} outcomes across the restarts, each once (last stream sequence ${follower.lastSequence})`);
+  await follower.stop();
 }
 
 async function main() {
