@@ -129,8 +129,13 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case <-screen.nextFrame():
 	case <-time.After(2 * time.Second):
 	}
-	screen.step("paid. Try: curl http://%s/healthz", a.HTTPAddr())
+	screen.step("paid")
 	if *keep {
+		// Hints only while there is something to try them on.
+		screen.step("try: curl http://%s/healthz", a.HTTPAddr())
+		screen.step("pay an order: curl -X POST %s/simulator/orders/ORDER_ID/pay", simURL)
+		screen.step("a register kit against it (examples/): NATS_URL=%s STORE=%s POS=%s POSAGENT_SIM_URL=%s bash examples/node/test.sh",
+			a.NATSURL(), cfg.StoreID, pos, simURL)
 		screen.step("still running; Ctrl-C to stop")
 		<-ctx.Done()
 	}

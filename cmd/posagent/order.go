@@ -95,9 +95,13 @@ func cmdOrder(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	client, err := qrorder.New(qrorder.Options{BaseURL: cfg.MercadoPago.BaseURL, Token: tok,
+	opts := qrorder.Options{BaseURL: cfg.MercadoPago.BaseURL, Token: tok,
 		RequestTimeout: cfg.MercadoPago.RequestTimeout, RetryBudget: cfg.MercadoPago.RetryBudget,
-		UserAgent: "posagent/" + version.Version()})
+		UserAgent: "posagent/" + version.Version()}
+	if isTerminal(stderr) {
+		opts.Logger = newRetryProgress(stderr, cfg.MercadoPago.RetryBudget)
+	}
+	client, err := qrorder.New(opts)
 	if err != nil {
 		return usageError{err}
 	}

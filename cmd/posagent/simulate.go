@@ -39,29 +39,7 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return usagef("-listen %s: %v", *listen, err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/", sim)
-	mux.HandleFunc("POST /simulator/orders/{id}/{action}", func(w http.ResponseWriter, r *http.Request) {
-		id := r.PathValue("id")
-		var err error
-		switch r.PathValue("action") {
-		case "pay":
-			err = sim.Pay(id)
-		case "expire":
-			err = sim.Expire(id)
-		case "cancel":
-			err = sim.CancelAtMP(id)
-		default:
-			http.Error(w, "action must be pay, expire or cancel", http.StatusNotFound)
-			return
-		}
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusConflict)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(stdout, "Orders API simulator on %s (set mercadopago.base_url to it)\n", base)
 	if *token == "" {

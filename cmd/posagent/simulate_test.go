@@ -63,6 +63,17 @@ func TestSimulate(t *testing.T) {
 	if o := printedOrder(t, runCLI(t, context.Background(), "order", "get", "-config", cfg, o.ID)); o.Status != "processed" {
 		t.Errorf("after pay the order is %q", o.Status)
 	}
+	// An order it never made is 404, as the API answers; a paid one 409.
+	for id, want := range map[string]int{"ORDNOSUCHORDER": http.StatusNotFound, o.ID: http.StatusConflict} {
+		resp, err := http.Post(url+"/simulator/orders/"+id+"/pay", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("pay %s: HTTP %d, want %d", id, resp.StatusCode, want)
+		}
+	}
 
 	// Any other token is refused.
 	t.Setenv("POSAGENT_MP_ACCESS_TOKEN", "APP_USR-not-the-simulator")

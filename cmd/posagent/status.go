@@ -203,6 +203,7 @@ func printStatus(w io.Writer, s storeStatus, rows []fleet.Row, now time.Time) {
 	if len(rows) > 0 {
 		fmt.Fprintln(w)
 		t := fleet.NewTable(w)
+		t.Fit(rows, now)
 		for _, r := range rows {
 			_ = t.Write(r, now)
 		}

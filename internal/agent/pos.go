@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/posagent/posagent/internal/config"
 	"github.com/posagent/posagent/internal/display"
@@ -27,6 +28,11 @@ func (a *Agent) buildPOS(p *config.POS, api *qrorder.Client, store *salestore.St
 	sinks, err := DisplaySinks(p, a.o.Terminal, a.o.PlainTerminal, a.web)
 	if err != nil {
 		return nil, err
+	}
+	if !slices.ContainsFunc(sinks, func(s display.NamedSink) bool { return s.Type == "web" }) {
+		// /display/<pos> serves every configured POS, so a kiosk browser can
+		// be pointed at any of them without a configuration change.
+		sinks = append(sinks, display.NamedSink{Type: "web", Sink: a.web.Sink(pos)})
 	}
 	screens := display.NewController(display.ControllerConfig{
 		POS: pos, Sinks: sinks, ResultHold: p.ResultHold, Logger: log,

@@ -9,11 +9,9 @@ import (
 	"fmt"
 	"html"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/posagent/posagent/internal/config"
 	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/money"
 	"github.com/posagent/posagent/internal/version"
@@ -99,9 +97,7 @@ func (a *Agent) snapshot() statusSnapshot {
 	for _, p := range cfg.POS {
 		v := posView{POSStatus: a.posStatus(p.ExternalPOSID), Mode: p.Mode}
 		v.AmountText = a.formatAmount(v.TotalAmount)
-		if slices.ContainsFunc(p.Displays, func(d config.Display) bool { return d.Type == "web" }) {
-			v.Display = "display/" + p.ExternalPOSID
-		}
+		v.Display = "display/" + p.ExternalPOSID // served for every POS
 		s.POS[p.ExternalPOSID] = v
 		s.POSOrder = append(s.POSOrder, p.ExternalPOSID)
 	}

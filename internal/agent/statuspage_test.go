@@ -133,7 +133,7 @@ func TestStatusStreamFollowsASale(t *testing.T) {
 	if p := first.POS["POS1"]; p.State != "idle" || p.Display != "display/POS1" || p.Printer == "" || p.Mode != "dynamic" {
 		t.Fatalf("POS1 %+v", p)
 	}
-	if p := first.POS["POS2"]; p.Display != "" || p.Printer != "" || p.Mode != "static" {
+	if p := first.POS["POS2"]; p.Display != "display/POS2" || p.Printer != "" || p.Mode != "static" {
 		t.Fatalf("POS2 %+v", p)
 	}
 

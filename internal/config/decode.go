@@ -63,7 +63,7 @@ func (d *decoder) decodeDocument(data []byte, c *Config) {
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if !errors.Is(err, io.EOF) { // an empty file: Validate says what is missing
-			d.syntax(err)
+			d.syntax(err, data)
 		}
 		return
 	}
@@ -71,7 +71,7 @@ func (d *decoder) decodeDocument(data []byte, c *Config) {
 	switch err := dec.Decode(&next); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		d.syntax(err)
+		d.syntax(err, data)
 		return
 	default:
 		d.bad("", fmt.Sprintf("YAML: line %d: a second document (after ---): the file must hold one", next.Line), nil)
@@ -99,10 +99,45 @@ func (d *decoder) decodeDocument(data []byte, c *Config) {
 	d.value(root, reflect.ValueOf(c).Elem(), "")
 }
 
-func (d *decoder) syntax(err error) {
+func (d *decoder) syntax(err error, data []byte) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if line := errorLine(data); line > 0 {
+		if rest, ok := strings.CutPrefix(msg, "line "); ok {
+			if _, after, ok := strings.Cut(rest, ": "); ok {
+				msg = after
+			}
+		}
+		msg = fmt.Sprintf("line %d: %s", line, msg)
+	}
 	d.bad("", "YAML syntax error: "+msg, nil)
 	d.fatal = true
+}
+
+// maxErrorLineScan bounds the lines errorLine parses again (each prefix
+// once): a configuration file has a few hundred.
+const maxErrorLineScan = 1000
+
+// errorLine finds the line of a syntax error: the line after the longest
+// run of leading lines that still parses. The YAML library names the line
+// where the enclosing block began instead ("line 2" for a bad item on line
+// 6). 0 when the file is too long to look.
+func errorLine(data []byte) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if len(lines) > maxErrorLineScan {
+		return 0
+	}
+	lastOK, size := 0, 0
+	for i, l := range lines {
+		size += len(l)
+		var n yaml.Node
+		if err := yaml.Unmarshal(data[:size], &n); err == nil {
+			lastOK = i + 1
+		}
+	}
+	if lastOK >= len(lines) {
+		return 0
+	}
+	return lastOK + 1
 }
 
 // resolve follows aliases and charges the budget; nil means it ran out.

@@ -408,9 +408,10 @@ func FuzzRender(f *testing.F) {
 
 func TestCountdown(t *testing.T) {
 	for d, want := range map[time.Duration]string{
-		-time.Hour: "0:00", 0: "0:00", time.Millisecond: "0:01", 59 * time.Second: "0:59",
-		14*time.Minute + 59*time.Second + 500*time.Millisecond: "15:00",
-		time.Hour + 2*time.Second:                              "1:00:02", 3600 * time.Hour: "3600:00:00",
+		-time.Hour: "0 s", 0: "0 s", time.Millisecond: "1 s", 59 * time.Second: "59 s",
+		59*time.Second + time.Millisecond: "1 min", time.Minute: "1 min",
+		14*time.Minute + 59*time.Second + 500*time.Millisecond: "14 min",
+		time.Hour + 2*time.Second:                              "1 h 00 min", 3600 * time.Hour: "3600 h 00 min",
 	} {
 		if got := countdown(d); got != want {
 			t.Errorf("countdown(%v) = %q, want %q", d, got, want)
@@ -424,7 +425,7 @@ func TestExpiryWallClock(t *testing.T) {
 	if got := expiryLine(s.ExpiresAt, textsFor("es-AR"), RenderOptions{Location: loc}); got != "Vence a las 12:04" {
 		t.Errorf("got %q", got)
 	}
-	if got := expiryLine(s.ExpiresAt, textsFor("pt-BR"), RenderOptions{Now: s.ExpiresAt.Add(-90 * time.Second)}); got != "Expira em 1:30" {
+	if got := expiryLine(s.ExpiresAt, textsFor("pt-BR"), RenderOptions{Now: s.ExpiresAt.Add(-90 * time.Second)}); got != "Expira em 1 min" {
 		t.Errorf("got %q", got)
 	}
 	if got := expiryLine(time.Time{}, textsFor("en"), RenderOptions{Now: fixedNow}); got != "" {

@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/posagent/posagent/internal/emvco"
 	"github.com/posagent/posagent/internal/money"
 )
 
@@ -89,7 +90,8 @@ func (a Screen) equal(b Screen) bool {
 const SampleDynamicQR = "00020101021243650016COM.MERCADOLIBRE020130636cd8fce34-5045-43f2-96ff-ab36b717bbad5204000053039865802BR5909Test Test6009SAO PAULO62070503***63045742"
 
 // TestScreen returns a demo awaiting-payment screen with a real-shaped
-// dynamic payload, for `posagent display-test`.
+// dynamic payload from the locale's country, in its currency, for
+// `posagent display-test`.
 func TestScreen(storeName, locale string) Screen {
 	return Screen{
 		State:     StateAwaitingPayment,
@@ -97,7 +99,7 @@ func TestScreen(storeName, locale string) Screen {
 		StoreName: storeName,
 		Locale:    locale,
 		Amount:    123450,
-		QRData:    SampleDynamicQR,
+		QRData:    emvco.Sample(locale),
 		Mode:      "dynamic",
 		SaleID:    "display-test",
 	}
@@ -149,16 +151,22 @@ func formatAmount(c money.Cents, locale string) string {
 	return money.Format(c, locale)
 }
 
-// countdown writes the time left as m:ss, or h:mm:ss from an hour on; an
-// expiry in the past is 0:00.
+// countdown writes the time left so that nobody can take it for a clock
+// time: "14 min", "1 h 05 min", and "45 s" in the last minute; an expiry in
+// the past is "0 s". The units read the same in every locale we speak.
 func countdown(left time.Duration) string {
 	if left < 0 {
 		left = 0
 	}
-	secs := int64((left + time.Second - 1) / time.Second) // round up: 0:00 only when it is over
-	h, m, s := secs/3600, secs/60%60, secs%60
-	if h > 0 {
-		return fmt.Sprintf("%d:%02d:%02d", h, m, s)
+	if secs := (left + time.Second - 1) / time.Second; secs < 60 {
+		// The last minute in seconds, rounded up: "0 s" only when it is over.
+		return fmt.Sprintf("%d s", secs)
 	}
-	return fmt.Sprintf("%d:%02d", m, s)
+	// Whole minutes, rounded down: the customer never has less time than
+	// the screen says.
+	mins := max(int64(left/time.Minute), 1)
+	if mins < 60 {
+		return fmt.Sprintf("%d min", mins)
+	}
+	return fmt.Sprintf("%d h %02d min", mins/60, mins%60)
 }

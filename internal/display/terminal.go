@@ -13,7 +13,8 @@ import (
 )
 
 // Terminal screen geometry: the classic 80x24, which the payloads of
-// REFERENCE.md fit at ECC L with a 2-module border (23 lines).
+// real Mercado Pago orders (up to 147 characters) fit at ECC L with a
+// 2-module border (23 lines).
 const (
 	TerminalWidth  = 80
 	TerminalHeight = 24

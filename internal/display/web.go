@@ -97,7 +97,7 @@ func (w *Web) Sink(pos string) Sink {
 	defer w.mu.Unlock()
 	h, ok := w.hubs[pos]
 	if !ok {
-		h = &hub{subs: make(map[*subscriber]struct{})}
+		h = &hub{subs: make(map[*subscriber]struct{}), lang: textsEnglish.Lang}
 		h.screen, _ = json.Marshal(webView{State: StateIdle, POS: pos, Lang: "en", Welcome: textsEnglish.Welcome})
 		w.hubs[pos] = h
 	}
@@ -159,10 +159,12 @@ func (w *Web) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		w.stream(rw, r, pos, h)
 		return
 	}
-	w.page(rw, pos)
+	w.page(rw, pos, h.language())
 }
 
-func (w *Web) page(rw http.ResponseWriter, pos string) {
+// page writes the display page; lang is its <html lang>, the language of
+// the screen on display (the script follows the screens that come later).
+func (w *Web) page(rw http.ResponseWriter, pos, lang string) {
 	hd := rw.Header()
 	hd.Set("Content-Type", "text/html; charset=utf-8")
 	hd.Set("Cache-Control", "no-store")
@@ -174,6 +176,7 @@ func (w *Web) page(rw http.ResponseWriter, pos string) {
 	attrs := fmt.Sprintf(`data-state="connecting" data-events="%s" data-version="%s" data-heartbeat="%d"`,
 		html.EscapeString(url.PathEscape(pos)+"/events"), w.version, w.heartbeat.Milliseconds())
 	page := strings.NewReplacer(
+		"{{lang}}", html.EscapeString(lang),
 		"{{title}}", html.EscapeString(pos),
 		"{{body}}", attrs,
 		"{{style}}", pageCSS,
@@ -252,7 +255,14 @@ func (w *Web) stream(rw http.ResponseWriter, r *http.Request, pos string, h *hub
 type hub struct {
 	mu     sync.Mutex
 	screen []byte // JSON of the current webView
+	lang   string // its language
 	subs   map[*subscriber]struct{}
+}
+
+func (h *hub) language() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.lang
 }
 
 // subscriber is one open stream: ch holds the latest screen not yet
@@ -287,10 +297,10 @@ func (h *hub) dropAll() {
 	}
 }
 
-func (h *hub) publish(screen []byte) {
+func (h *hub) publish(screen []byte, lang string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.screen = screen
+	h.screen, h.lang = screen, lang
 	for s := range h.subs {
 		select {
 		case <-s.ch: // drop the older screen nobody has written yet
@@ -320,6 +330,6 @@ func (ws webSink) Show(ctx context.Context, s Screen) error {
 	if err != nil {
 		return fmt.Errorf("web %s: %w", ws.pos, err)
 	}
-	ws.h.publish(b)
+	ws.h.publish(b, v.Lang)
 	return nil
 }

@@ -206,7 +206,7 @@ func TestWebStream(t *testing.T) {
 	}
 	got := a.next().view
 	if got.State != StateAwaitingPayment || got.Amount != "$ 1.234,50" || got.Scan != "Escaneá con Mercado Pago" ||
-		got.ExpiresAt != s.ExpiresAt.UnixMilli() || got.POS != "P1" || got.Lang != "es" {
+		got.ExpiresAt != s.ExpiresAt.UnixMilli() || got.POS != "P1" || got.Lang != "es-AR" {
 		t.Fatalf("awaiting view %+v", got)
 	}
 	mods, _ := QRModules(s.QRData, qrcode.Medium)

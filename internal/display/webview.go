@@ -2,6 +2,7 @@ package display
 
 import (
 	"fmt"
+	"strings"
 
 	qrcode "github.com/skip2/go-qrcode"
 )
@@ -40,6 +41,29 @@ type webView struct {
 	Sub   string `json:"sub,omitempty"`
 }
 
+// langOf is the page's lang attribute for a locale: the locale itself when
+// it is one we speak ("es-AR", "pt-BR"), else the language of the words
+// the page falls back to.
+func langOf(locale string, t texts) string {
+	if validLang(locale) && strings.HasPrefix(locale, t.Lang[:2]) {
+		return locale
+	}
+	return t.Lang
+}
+
+// validLang accepts "ll" or "ll-RR": all a locale of the configuration is.
+func validLang(s string) bool {
+	for i, r := range s {
+		switch {
+		case i == 2 && r == '-':
+		case i < 2 && r >= 'a' && r <= 'z', i > 2 && i < 5 && r >= 'A' && r <= 'Z':
+		default:
+			return false
+		}
+	}
+	return len(s) == 2 || len(s) == 5
+}
+
 type webLine struct {
 	Title  string `json:"title"`
 	Amount string `json:"amount"`
@@ -47,7 +71,7 @@ type webLine struct {
 
 func newWebView(s Screen, pos string) (webView, error) {
 	t := textsFor(s.Locale)
-	v := webView{State: s.State, POS: pos, Lang: t.Lang, Store: clean(s.StoreName)}
+	v := webView{State: s.State, POS: pos, Lang: langOf(s.Locale, t), Store: clean(s.StoreName)}
 	amount := formatAmount(s.Amount, s.Locale)
 	switch s.State {
 	case "", StateIdle:

@@ -71,6 +71,7 @@ func (st *Status) lastEventAge(now time.Time) (time.Duration, bool) {
 type Table struct {
 	w      io.Writer
 	header bool
+	widths []int // nil: the columns' default widths
 }
 
 // NewTable returns a table writing to w; the header goes before the first
@@ -85,6 +86,21 @@ var columns = []struct {
 	{"LAST EVENT", 18}, {"VERSION", 11}, {"UPTIME", 8}, {"PRINTER", 0},
 }
 
+// Fit widens the columns to the widest value of rows, for a caller that
+// has every row before it writes (posagent status): then nothing is pushed
+// out of its column.
+func (t *Table) Fit(rows []Row, now time.Time) {
+	t.widths = make([]int, len(columns))
+	for i, c := range columns {
+		t.widths[i] = c.width
+	}
+	for _, r := range rows {
+		for i, c := range cells(r, now) {
+			t.widths[i] = max(t.widths[i], len([]rune(c)))
+		}
+	}
+}
+
 func (t *Table) line(cells []string) error {
 	var b strings.Builder
 	for i, c := range cells {
@@ -92,8 +108,12 @@ func (t *Table) line(cells []string) error {
 			b.WriteString(c)
 			break
 		}
+		width := columns[i].width
+		if t.widths != nil {
+			width = t.widths[i]
+		}
 		b.WriteString(c)
-		b.WriteString(strings.Repeat(" ", max(columns[i].width-len([]rune(c)), 0)+1))
+		b.WriteString(strings.Repeat(" ", max(width-len([]rune(c)), 0)+1))
 	}
 	_, err := fmt.Fprintln(t.w, strings.TrimRight(b.String(), " "))
 	return err
@@ -117,6 +137,11 @@ func (t *Table) Write(r Row, now time.Time) error {
 	if err := t.Header(); err != nil {
 		return err
 	}
+	return t.line(cells(r, now))
+}
+
+// cells are the column values of one row as of now.
+func cells(r Row, now time.Time) []string {
 	uptime := "-"
 	if !r.Agent.Started.IsZero() {
 		uptime = Duration(now.Sub(r.Agent.Started))
@@ -137,7 +162,7 @@ func (t *Table) Write(r Row, now time.Time) error {
 		}
 		cells[8] = orDash(st.Printer)
 	}
-	return t.line(cells)
+	return cells
 }
 
 // Duration writes d compactly for a column: 45s, 12m30s, 5h12m, 3d4h.

@@ -1,6 +1,6 @@
 // Package printer prints a sale's payment QR on an ESC/POS receipt printer.
 //
-// It has a pure core and thin adapters (STYLE.md practice 5):
+// It has a pure core and thin adapters:
 //
 //   - [Encoder] turns a [Receipt] into ESC/POS bytes: code page selection
 //     with transcoded text, the amount in a large font, the QR as a native

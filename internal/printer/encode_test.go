@@ -18,7 +18,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-// samples reads the real payloads of shared/testdata/qr_data_samples.txt
+// samples reads the real payloads of testdata/qr_data_samples.txt
 // (copied to testdata/ so the package tests stand alone).
 func samples(t testing.TB) []string {
 	t.Helper()
@@ -478,7 +478,7 @@ func TestReceiptText(t *testing.T) {
 		"6 x Medialunas de mantec $ 54,00", // cut to fit 32 columns
 		"Total",
 		"$ 1.234,50",
-		"Escanee el QR para pagar",
+		"Escaneá el QR para pagar",
 		"Orden:",
 		"ORD01JQ4S4KY8HWQ6NA5PXB65B3D3",
 		"Venta: 000123",
@@ -515,9 +515,9 @@ func TestReceiptText(t *testing.T) {
 
 func TestLabelsPerLocale(t *testing.T) {
 	for _, c := range []struct{ locale, scan, amount string }{
-		{"es-AR", "Escanee el QR para pagar", "$ 1.234,50"},
+		{"es-AR", "Escaneá el QR para pagar", "$ 1.234,50"},
 		{"pt-BR", "Escaneie o QR para pagar", "R$ 1.234,50"},
-		{"es-CL", "Escanee el QR para pagar", "$ 1.235"},
+		{"es-CL", "Escanea el QR para pagar", "$ 1.235"},
 		{"en", "Scan the QR code to pay", "$ 1,234.50"},
 		{"", "Scan the QR code to pay", "$ 1,234.50"},
 	} {

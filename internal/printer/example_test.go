@@ -38,7 +38,7 @@ func ExampleEncoder_Encode() {
 	// Café Central
 	// Total
 	// $ 150,00
-	// Escanee el QR para pagar
+	// Escaneá el QR para pagar
 	// Venta: 000123
 	// Vence: 23/11/2026 14:15
 	// QR: 147 bytes, 6 dots a module; receipt: 314 bytes

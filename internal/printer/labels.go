@@ -14,8 +14,12 @@ func labelsFor(locale string) labels {
 	lang, _, _ := strings.Cut(locale, "-")
 	switch lang {
 	case "es":
+		scan := "Escanea el QR para pagar" // tú, as the customer display speaks
+		if locale == "es-AR" || locale == "es-UY" {
+			scan = "Escaneá el QR para pagar" // Rioplatense vos, as the display
+		}
 		return labels{
-			total: "Total", scan: "Escanee el QR para pagar", order: "Orden", sale: "Venta",
+			total: "Total", scan: scan, order: "Orden", sale: "Venta",
 			expires: "Vence", test: "Impresión de prueba",
 			testLine:   "Acentos: ñ Ñ á é í ó ú ü ç ã õ ¿ ¡ €",
 			timeLayout: "02/01/2006 15:04",

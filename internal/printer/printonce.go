@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/posagent/posagent/internal/emvco"
 	"github.com/posagent/posagent/internal/money"
 )
 
@@ -48,14 +49,14 @@ func PrintOnce(ctx context.Context, cfg Config, r Receipt) error {
 }
 
 // SampleQRData is the real dynamic order payload of
-// shared/testdata/qr_data_samples.txt (147 characters, Brazil), so a test
+// testdata/qr_data_samples.txt (147 characters, Brazil), so a test
 // print shows a QR of the size real sales get.
 const SampleQRData = "00020101021243650016COM.MERCADOLIBRE020130636cd8fce34-5045-43f2-96ff-ab36b717bbad" +
 	"5204000053039865802BR5909Test Test6009SAO PAULO62070503***63045742"
 
 // TestReceipt is the receipt `posagent print-test` prints: the store's
 // name, a line of accented letters to check the code page, an amount and
-// the sample QR. Scanning it in a Mercado Pago app shows an invalid order:
+// a sample QR from the locale's country, in its currency. Scanning it in a Mercado Pago app shows an invalid order:
 // it is for checking size and contrast.
 func TestReceipt(storeName, locale string) Receipt {
 	lb := labelsFor(locale)
@@ -64,7 +65,7 @@ func TestReceipt(storeName, locale string) Receipt {
 		Title:     lb.test,
 		Locale:    locale,
 		Amount:    money.Cents(123450),
-		QRData:    SampleQRData,
+		QRData:    emvco.Sample(locale),
 		Mode:      "dynamic",
 		OrderID:   "ORD00000000000000000000000000",
 		SaleID:    "print-test",

@@ -5,7 +5,6 @@ package printer
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"sync"
 	"time"
@@ -60,12 +59,12 @@ func (s *Serial) open() error {
 	port, err := serial.OpenPort(&serial.Config{Name: s.device, Baud: s.baud, Size: 8,
 		Parity: serial.ParityNone, StopBits: serial.Stop1})
 	if err != nil {
-		return fmt.Errorf("printer: open %s: %w", s.device, err)
+		return deviceErr("open", s.device, err)
 	}
 	f, err := os.OpenFile(s.device, os.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		port.Close()
-		return fmt.Errorf("printer: open %s: %w", s.device, err)
+		return deviceErr("open", s.device, err)
 	}
 	err = control(f, func(fd int) error {
 		if err := setFlowControl(fd, s.flow); err != nil {
@@ -76,7 +75,7 @@ func (s *Serial) open() error {
 	if err != nil {
 		f.Close()
 		port.Close()
-		return fmt.Errorf("printer: %s: termios: %w", s.device, err)
+		return deviceErr("termios", s.device, err)
 	}
 	s.port, s.f = port, f
 	return nil
@@ -127,7 +126,7 @@ func (s *Serial) Write(p []byte) (int, error) {
 	n, err := writeChunks(s.f, p, s.chunk, s.writeTimeout)
 	if err != nil {
 		s.discard()
-		return n, fmt.Errorf("printer: write %s: %w", s.device, err)
+		return n, deviceErr("write", s.device, err)
 	}
 	return n, nil
 }
@@ -141,14 +140,14 @@ func (s *Serial) Status(ctx context.Context) (Status, error) {
 	}
 	if err := control(s.f, func(fd int) error { return unix.IoctlSetInt(fd, unix.TCFLSH, unix.TCIFLUSH) }); err != nil {
 		s.discard()
-		return StatusOffline, fmt.Errorf("printer: %s: flush input: %w", s.device, err)
+		return StatusOffline, deviceErr("flush input", s.device, err)
 	}
 	st, err := queryStatus(ctx, s.f, s.statusTimeout)
 	if err != nil && !errors.Is(err, ErrNoAnswer) && st == StatusOffline {
 		s.discard()
 	}
 	if err != nil {
-		return st, fmt.Errorf("printer: %s: %w", s.device, err)
+		return st, deviceErr("", s.device, err)
 	}
 	return st, nil
 }

@@ -70,7 +70,7 @@ func (t *TCP) Write(p []byte) (int, error) {
 	n, err := writeChunks(t.conn, p, tcpChunk, t.writeTimeout)
 	if err != nil {
 		t.drop()
-		return n, fmt.Errorf("printer: write %s: %w", t.addr, err)
+		return n, deviceErr("write", t.addr, err)
 	}
 	return n, nil
 }
@@ -87,7 +87,7 @@ func (t *TCP) Status(ctx context.Context) (Status, error) {
 		if !errors.Is(err, ErrNoAnswer) {
 			t.drop()
 		}
-		return st, fmt.Errorf("printer: %s: %w", t.addr, err)
+		return st, deviceErr("", t.addr, err)
 	}
 	return st, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -113,3 +114,16 @@ func (f *File) Write(p []byte) (int, error) {
 
 // Close does nothing: the file is closed after every write.
 func (f *File) Close() error { return nil }
+
+// deviceErr wraps the error of op ("open", "write", "" for none) on a
+// device, naming the device once: errors from the os package already say
+// "open /dev/ttyUSB0: ...", and the operator needs to read it only once.
+func deviceErr(op, device string, err error) error {
+	switch {
+	case strings.Contains(err.Error(), device):
+		return fmt.Errorf("printer: %w", err)
+	case op == "":
+		return fmt.Errorf("printer: %s: %w", device, err)
+	}
+	return fmt.Errorf("printer: %s %s: %w", op, device, err)
+}

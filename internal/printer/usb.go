@@ -3,7 +3,6 @@
 package printer
 
 import (
-	"fmt"
 	"os"
 	"sync"
 	"time"
@@ -43,7 +42,7 @@ func (u *USB) open() error {
 	}
 	f, err := os.OpenFile(u.device, os.O_WRONLY|unix.O_NONBLOCK, 0)
 	if err != nil {
-		return fmt.Errorf("printer: open %s: %w", u.device, err)
+		return deviceErr("open", u.device, err)
 	}
 	u.f = f
 	return nil
@@ -61,7 +60,7 @@ func (u *USB) Write(p []byte) (int, error) {
 	if err != nil {
 		u.f.Close()
 		u.f = nil
-		return n, fmt.Errorf("printer: write %s: %w", u.device, err)
+		return n, deviceErr("write", u.device, err)
 	}
 	return n, nil
 }

@@ -401,7 +401,7 @@ func TestPrintOnce(t *testing.T) {
 	}
 	img := doc.Ops[doc.Index(escpostest.Raster)[0]].Image
 	above, below := doc.FeedAround(doc.Index(escpostest.Raster)[0])
-	if got, err := escpostest.DecodeQR(img.Image(above, below)); err != nil || got != SampleQRData {
+	if got, err := escpostest.DecodeQR(img.Image(above, below)); err != nil || got != r.QRData {
 		t.Errorf("test receipt QR: %q, %v", got, err)
 	}
 	if lines := doc.Lines(); !contains(lines, "Impresi\u00f3n de prueba") {

@@ -23,11 +23,16 @@
     if (typeof msg.now === "number") { offset = msg.now - Date.now(); }
   }
 
-  function two(n) { return (n < 10 ? "0" : "") + n; }
+  // countdown says the time left as the agent's other displays do
+  // (internal/display/screen.go): "14 min", "1 h 05 min", "45 s" in the
+  // last minute; never "14:12", which reads like a clock time.
   function countdown(ms) {
     var secs = Math.max(0, Math.ceil(ms / 1000));
-    var h = Math.floor(secs / 3600), m = Math.floor(secs / 60) % 60, s = secs % 60;
-    return h > 0 ? h + ":" + two(m) + ":" + two(s) : m + ":" + two(s);
+    if (secs < 60) { return secs + " s"; }
+    var mins = Math.max(1, Math.floor(ms / 60000));
+    if (mins < 60) { return mins + " min"; }
+    var m = mins % 60;
+    return Math.floor(mins / 60) + " h " + (m < 10 ? "0" : "") + m + " min";
   }
 
   function tick() {

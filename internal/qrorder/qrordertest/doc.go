@@ -22,7 +22,7 @@
 //
 // # What it implements
 //
-// Documented behaviour (seed 003 and REFERENCE.md):
+// Documented behaviour (from the Orders API documentation):
 //
 //   - Authorization: Bearer <token> (Options.Token, else DefaultToken);
 //     anything else is 401 unauthorized. Errors use the envelope

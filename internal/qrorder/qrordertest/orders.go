@@ -152,7 +152,7 @@ func (s *Simulator) transition(op, id string, change func(o *order, now time.Tim
 	defer s.mu.Unlock()
 	o, ok := s.orders[id]
 	if !ok {
-		return fmt.Errorf("qrordertest: %s %s: no such order", op, id)
+		return fmt.Errorf("qrordertest: %s %s: %w", op, id, ErrNoSuchOrder)
 	}
 	s.expireLocked(o)
 	if o.Status != "created" {

@@ -114,7 +114,7 @@ func New(opts Options) *Simulator {
 // Start serves the simulator on a loopback port and returns its base URL
 // and a function that stops it (and Close's it).
 func (s *Simulator) Start() (url string, stop func()) {
-	srv := httptest.NewServer(s)
+	srv := httptest.NewServer(s.Handler())
 	s.mu.Lock()
 	s.url = srv.URL
 	s.mu.Unlock()
