@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/posagent/posagent/internal/netgate"
 )
 
 // `posagent order create` against an API that does not answer tells the
@@ -18,7 +20,7 @@ func TestOrderCreateShowsRetriesOnATerminal(t *testing.T) {
 	noTokenEnv(t)
 	dir := t.TempDir()
 	tok := writeTestFile(t, dir, "mp-access-token", orderToken+"\n", 0o600)
-	closed := "http://" + freeLoopbackAddr(t) // nothing listens there
+	closed := "http://" + netgate.New(t).Addr() // held, nothing listens there
 	cfg := writeTestFile(t, dir, "posagent.yaml", fmt.Sprintf(`store_id: S1
 state_dir: %s
 mercadopago: {base_url: %q, access_token_file: %s, request_timeout: 1s, retry_budget: 2s}
