@@ -21,79 +21,109 @@ import (
 // cmdOrder talks to the Orders API directly, for store IT to check a token
 // and a POS without NATS.
 func cmdOrder(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usagef("order: want create, get, cancel or refund")
-	}
-	sub, rest := args[0], args[1:]
-	fs := newFlags("order "+sub, stderr)
-	cfgPath := fs.String("config", defaultConfig, "configuration file")
-	var posID, amount, saleID, mode, refundID string
-	positional := 1
-	switch sub {
-	case "create":
-		fs.StringVar(&posID, "pos", "", "external_pos_id (required when the config has several POS)")
-		fs.StringVar(&amount, "amount", "", "total amount, e.g. 12.50 (required)")
-		fs.StringVar(&saleID, "sale-id", "", "sale id (external_reference suffix); generated when empty")
-		fs.StringVar(&mode, "mode", "", "static, dynamic or hybrid (default: the POS's)")
-		positional = 0
-	case "get", "cancel":
-	case "refund":
-		fs.StringVar(&amount, "amount", "", "partial refund amount (needs -refund-id); none refunds in full")
-		fs.StringVar(&refundID, "refund-id", "", "partial refund id (1-64 of A-Za-z0-9-_)")
-	default:
-		return usagef("order: unknown subcommand %q: want create, get, cancel or refund", sub)
-	}
-	if err := parseFlags(fs, rest, positional); err != nil {
+	f, err := parseOrderFlags(args, stderr)
+	if err != nil {
 		return err
 	}
-	// The command line is checked before the config and the token are
-	// looked at, so a typo is reported as what it is.
-	var total money.Cents
-	switch sub {
-	case "create":
-		if amount == "" {
-			return usagef("order create: -amount is required")
-		}
-		var err error
-		if total, err = money.ParsePositive(amount); err != nil {
-			return usagef("-amount %q: %v", amount, err)
-		}
-		if saleID != "" && !qrorder.ValidReference(saleID, qrorder.MaxExternalReference) {
-			return usagef("-sale-id %q: must be 1-64 characters of A-Z a-z 0-9 - _", saleID)
-		}
-		if mode != "" && !qrorder.Mode(mode).Valid() {
-			return usagef("-mode: must be static, dynamic or hybrid, got %q", mode)
-		}
-	case "refund":
-		if amount != "" {
-			if refundID == "" {
-				return usagef("order refund: -amount needs -refund-id (it tells partial refunds apart)")
-			}
-			var err error
-			if total, err = money.ParsePositive(amount); err != nil {
-				return usagef("-amount %q: %v", amount, err)
-			}
-		}
-		if refundID != "" && !qrorder.ValidReference(refundID, 64) {
-			return usagef("-refund-id %q: must be 1-64 characters of A-Z a-z 0-9 - _", refundID)
-		}
-	}
-	if sub != "create" && fs.Arg(0) == "" {
-		return usagef("order %s: the order id is empty", sub)
-	}
-	cfg, err := loadConfig(*cfgPath, stderr)
+	cfg, err := loadConfig(f.cfgPath, stderr)
 	if err != nil {
 		return err
 	}
 	var pos *config.POS
-	if sub == "create" {
-		if pos, err = findPOS(cfg, posID); err != nil {
+	if f.sub == "create" {
+		if pos, err = findPOS(cfg, f.posID); err != nil {
 			return err
 		}
 	}
-	tok, _, err := accessToken(cfg)
+	client, err := newOrderClient(cfg, stderr)
 	if err != nil {
 		return err
+	}
+	var order *qrorder.Order
+	switch f.sub {
+	case "create":
+		order, err = orderCreate(ctx, client, pos, f.total, f.saleID, f.mode, stderr)
+	case "get":
+		order, err = client.Get(ctx, f.orderID)
+	case "cancel":
+		order, err = orderCancel(ctx, client, f.orderID)
+	case "refund":
+		order, err = orderRefund(ctx, client, f.orderID, f.total, f.refundID)
+	}
+	if err != nil {
+		return apiFailure(err)
+	}
+	return printOrder(order, f.sub == "create", stdout, stderr)
+}
+
+// orderFlags is the command line of one `order` subcommand.
+type orderFlags struct {
+	sub, cfgPath, orderID                 string
+	posID, amount, saleID, mode, refundID string
+	total                                 money.Cents
+}
+
+// parseOrderFlags reads and checks the command line before the config and
+// the token are looked at, so a typo is reported as what it is.
+func parseOrderFlags(args []string, stderr io.Writer) (*orderFlags, error) {
+	if len(args) == 0 {
+		return nil, usagef("order: want create, get, cancel or refund")
+	}
+	f := &orderFlags{sub: args[0]}
+	fs := newFlags("order "+f.sub, stderr)
+	fs.StringVar(&f.cfgPath, "config", defaultConfig, "configuration file")
+	positional := 1
+	switch f.sub {
+	case "create":
+		fs.StringVar(&f.posID, "pos", "", "external_pos_id (required when the config has several POS)")
+		fs.StringVar(&f.amount, "amount", "", "total amount, e.g. 12.50 (required)")
+		fs.StringVar(&f.saleID, "sale-id", "", "sale id (external_reference suffix); generated when empty")
+		fs.StringVar(&f.mode, "mode", "", "static, dynamic or hybrid (default: the POS's)")
+		positional = 0
+	case "get", "cancel":
+	case "refund":
+		fs.StringVar(&f.amount, "amount", "", "partial refund amount (needs -refund-id); none refunds in full")
+		fs.StringVar(&f.refundID, "refund-id", "", "partial refund id (1-64 of A-Za-z0-9-_)")
+	default:
+		return nil, usagef("order: unknown subcommand %q: want create, get, cancel or refund", f.sub)
+	}
+	if err := parseFlags(fs, args[1:], positional); err != nil {
+		return nil, err
+	}
+	f.orderID = fs.Arg(0)
+	return f, f.check()
+}
+
+func (f *orderFlags) check() error {
+	switch {
+	case f.sub == "create" && f.amount == "":
+		return usagef("order create: -amount is required")
+	case f.sub == "create" && f.saleID != "" && !qrorder.ValidReference(f.saleID, qrorder.MaxExternalReference):
+		return usagef("-sale-id %q: must be 1-64 characters of A-Z a-z 0-9 - _", f.saleID)
+	case f.sub == "create" && f.mode != "" && !qrorder.Mode(f.mode).Valid():
+		return usagef("-mode: must be static, dynamic or hybrid, got %q", f.mode)
+	case f.sub == "refund" && f.amount != "" && f.refundID == "":
+		return usagef("order refund: -amount needs -refund-id (it tells partial refunds apart)")
+	case f.sub == "refund" && f.refundID != "" && !qrorder.ValidReference(f.refundID, 64):
+		return usagef("-refund-id %q: must be 1-64 characters of A-Z a-z 0-9 - _", f.refundID)
+	case f.sub != "create" && f.orderID == "":
+		return usagef("order %s: the order id is empty", f.sub)
+	}
+	if f.amount != "" {
+		var err error
+		if f.total, err = money.ParsePositive(f.amount); err != nil {
+			return usagef("-amount %q: %v", f.amount, err)
+		}
+	}
+	return nil
+}
+
+// newOrderClient is the Orders API client of the config's token; on a
+// terminal it shows its retries.
+func newOrderClient(cfg *config.Config, stderr io.Writer) (*qrorder.Client, error) {
+	tok, _, err := accessToken(cfg)
+	if err != nil {
+		return nil, err
 	}
 	opts := qrorder.Options{BaseURL: cfg.MercadoPago.BaseURL, Token: tok,
 		RequestTimeout: cfg.MercadoPago.RequestTimeout, RetryBudget: cfg.MercadoPago.RetryBudget,
@@ -103,23 +133,14 @@ func cmdOrder(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	client, err := qrorder.New(opts)
 	if err != nil {
-		return usageError{err}
+		return nil, usageError{err}
 	}
-	var order *qrorder.Order
-	switch sub {
-	case "create":
-		order, err = orderCreate(ctx, client, pos, total, saleID, mode, stderr)
-	case "get":
-		order, err = client.Get(ctx, fs.Arg(0))
-	case "cancel":
-		order, err = orderCancel(ctx, client, fs.Arg(0))
-	case "refund":
-		order, err = orderRefund(ctx, client, fs.Arg(0), total, refundID)
-	}
-	if err != nil {
-		return apiFailure(err)
-	}
-	// The API's own JSON, unknown fields included, indented for people.
+	return client, nil
+}
+
+// printOrder prints the API's own JSON, unknown fields included, indented
+// for people; a created order's QR is drawn on a terminal.
+func printOrder(order *qrorder.Order, drawQR bool, stdout, stderr io.Writer) error {
 	var out bytes.Buffer
 	if err := json.Indent(&out, order.Raw, "", "  "); err != nil {
 		b, merr := json.MarshalIndent(order, "", "  ")
@@ -130,7 +151,7 @@ func cmdOrder(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		out.Write(b)
 	}
 	fmt.Fprintln(stdout, out.String())
-	if sub == "create" && order.QRData() != "" && isTerminal(stderr) {
+	if drawQR && order.QRData() != "" && isTerminal(stderr) {
 		// Dark modules are the glyphs: black on white whatever the
 		// terminal's colours.
 		if lines, err := display.TerminalQR(order.QRData(), qrcode.Low, 2); err == nil {
