@@ -41,30 +41,15 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer os.RemoveAll(dir)
-
 	sim := qrordertest.New(qrordertest.Options{})
 	simURL, stopSim := sim.Start()
 	defer stopSim()
-
-	cfg := config.Default()
-	cfg.MercadoPago.BaseURL = simURL
-	cfg.MercadoPago.PollInterval = 500 * time.Millisecond
-	cfg.StateDir = dir
-	cfg.NATS.Embedded.StoreDir = filepath.Join(dir, "nats")
-	cfg.NATS.Embedded.Listen = "127.0.0.1:0"
-	cfg.HTTP.Listen = *httpAddr
-	ln, err := net.Listen("tcp", *httpAddr)
-	if err != nil {
-		return usagef("-http %s: %v", *httpAddr, err)
-	}
 	logOut := io.Discard
 	if *verbose {
 		logOut = stderr
 	}
-	screen := &demoScreen{w: stdout, tty: isTerminal(stdout)}
-	a, err := agent.New(agent.Options{Config: cfg, Token: secret.New(qrordertest.DefaultToken),
-		Logger: slog.New(slog.NewTextHandler(logOut, nil)), Terminal: screen, PlainTerminal: !screen.tty,
-		HTTPListener: ln, ShutdownGrace: 2 * time.Second})
+	d := &demo{screen: &demoScreen{w: stdout, tty: isTerminal(stdout)}, sim: sim, simURL: simURL}
+	a, err := d.newAgent(dir, *httpAddr, logOut)
 	if err != nil {
 		return err
 	}
@@ -77,13 +62,55 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case err := <-errc:
 		return fmt.Errorf("demo: agent did not start: %w", err)
 	}
-	pos := cfg.POS[0].ExternalPOSID
-	screen.step("posagent demo: store %s, POS %s", cfg.StoreID, pos)
-	screen.step("Orders API simulator: %s", simURL)
-	screen.step("NATS (embedded): %s", a.NATSURL())
-	screen.step("customer display in a browser: http://%s/display/%s", a.HTTPAddr(), pos)
-	screen.step("status page for store IT: http://%s/", a.HTTPAddr())
+	if err := d.sale(ctx, a, *amount, *payAfter); err != nil {
+		return err
+	}
+	if *keep {
+		d.keepRunning(ctx, a)
+	}
+	stopAgent()
+	if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	d.screen.step("demo finished")
+	return nil
+}
 
+// demo is one run of the tour.
+type demo struct {
+	screen *demoScreen
+	sim    *qrordertest.Simulator
+	simURL string
+	cfg    *config.Config
+}
+
+// newAgent configures the agent for the simulator, in dir.
+func (d *demo) newAgent(dir, httpAddr string, logOut io.Writer) (*agent.Agent, error) {
+	cfg := config.Default()
+	cfg.MercadoPago.BaseURL = d.simURL
+	cfg.MercadoPago.PollInterval = 500 * time.Millisecond
+	cfg.StateDir = dir
+	cfg.NATS.Embedded.StoreDir = filepath.Join(dir, "nats")
+	cfg.NATS.Embedded.Listen = "127.0.0.1:0"
+	cfg.HTTP.Listen = httpAddr
+	ln, err := net.Listen("tcp", httpAddr)
+	if err != nil {
+		return nil, usagef("-http %s: %v", httpAddr, err)
+	}
+	d.cfg = cfg
+	return agent.New(agent.Options{Config: cfg, Token: secret.New(qrordertest.DefaultToken),
+		Logger: slog.New(slog.NewTextHandler(logOut, nil)), Terminal: d.screen, PlainTerminal: !d.screen.tty,
+		HTTPListener: ln, ShutdownGrace: 2 * time.Second})
+}
+
+// sale tells the story of one sale, from the register's command to paid.
+func (d *demo) sale(ctx context.Context, a *agent.Agent, amount string, payAfter time.Duration) error {
+	cfg, pos := d.cfg, d.cfg.POS[0].ExternalPOSID
+	d.screen.step("posagent demo: store %s, POS %s", cfg.StoreID, pos)
+	d.screen.step("Orders API simulator: %s", d.simURL)
+	d.screen.step("NATS (embedded): %s", a.NATSURL())
+	d.screen.step("customer display in a browser: http://%s/display/%s", a.HTTPAddr(), pos)
+	d.screen.step("status page for store IT: http://%s/", a.HTTPAddr())
 	nc, err := nats.Connect(a.NATSURL())
 	if err != nil {
 		return err
@@ -99,23 +126,21 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer stopWatch()
 	saleID := "demo-" + time.Now().UTC().Format("20060102-150405")
-	seq, err := rc.SendJSON(ctx, pos, "sale", map[string]any{"sale_id": saleID, "total_amount": *amount,
-		"description": "posagent demo", "items": []map[string]any{{"title": "Café con leche", "unit_price": *amount, "quantity": 1}}})
+	seq, err := rc.SendJSON(ctx, pos, "sale", map[string]any{"sale_id": saleID, "total_amount": amount,
+		"description": "posagent demo", "items": []map[string]any{{"title": "Café con leche", "unit_price": amount, "quantity": 1}}})
 	if err != nil {
 		return err
 	}
-	screen.step("register -> %s.%s.%s.cmd.sale: sale %s for %s", cfg.NATS.SubjectPrefix, cfg.StoreID, pos, saleID, *amount)
-	waitCtx, cancel := context.WithTimeout(ctx, *payAfter+60*time.Second)
+	d.screen.step("register -> %s.%s.%s.cmd.sale: sale %s for %s", cfg.NATS.SubjectPrefix, cfg.StoreID, pos, saleID, amount)
+	waitCtx, cancel := context.WithTimeout(ctx, payAfter+60*time.Second)
 	defer cancel()
-	final := func(r register.Received) bool {
-		return r.Event.Status != events.Created
-	}
+	final := func(r register.Received) bool { return r.Event.Status != events.Created }
 	last, err := register.Follow(waitCtx, ch, saleID, seq, final, func(r register.Received) {
-		screen.step("agent -> register: %s", describe(r.Event))
+		d.screen.step("agent -> register: %s", describe(r.Event))
 		if r.Event.Status == events.Created {
-			screen.step("the customer scans the QR... (simulated payment in %s)", *payAfter)
+			d.screen.step("the customer scans the QR... (simulated payment in %s)", payAfter)
 			orderID := r.Event.OrderID
-			time.AfterFunc(*payAfter, func() { _ = sim.Pay(orderID) })
+			time.AfterFunc(payAfter, func() { _ = d.sim.Pay(orderID) })
 		}
 	})
 	if err != nil {
@@ -126,25 +151,23 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	// Let the customer display draw its "paid" screen before the story ends.
 	select {
-	case <-screen.nextFrame():
+	case <-d.screen.nextFrame():
 	case <-time.After(2 * time.Second):
 	}
-	screen.step("paid")
-	if *keep {
-		// Hints only while there is something to try them on.
-		screen.step("try: curl http://%s/healthz", a.HTTPAddr())
-		screen.step("pay an order: curl -X POST %s/simulator/orders/ORDER_ID/pay", simURL)
-		screen.step("a register kit against it (examples/): NATS_URL=%s STORE=%s POS=%s POSAGENT_SIM_URL=%s bash examples/node/test.sh",
-			a.NATSURL(), cfg.StoreID, pos, simURL)
-		screen.step("still running; Ctrl-C to stop")
-		<-ctx.Done()
-	}
-	stopAgent()
-	if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	screen.step("demo finished")
+	d.screen.step("paid")
 	return nil
+}
+
+// keepRunning prints what to try (only now, when there is something to
+// try it on) and waits for Ctrl-C.
+func (d *demo) keepRunning(ctx context.Context, a *agent.Agent) {
+	pos := d.cfg.POS[0].ExternalPOSID
+	d.screen.step("try: curl http://%s/healthz", a.HTTPAddr())
+	d.screen.step("pay an order: curl -X POST %s/simulator/orders/ORDER_ID/pay", d.simURL)
+	d.screen.step("a register kit against it (examples/): NATS_URL=%s STORE=%s POS=%s POSAGENT_SIM_URL=%s bash examples/node/test.sh",
+		a.NATSURL(), d.cfg.StoreID, pos, d.simURL)
+	d.screen.step("still running; Ctrl-C to stop")
+	<-ctx.Done()
 }
 
 // demoScreen is the terminal display's writer in the demo. On a terminal
