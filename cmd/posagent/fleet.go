@@ -14,6 +14,25 @@ import (
 	"github.com/posagent/posagent/internal/fleet"
 )
 
+// fleetAuth is how `fleet` authenticates to the hub.
+func fleetAuth(creds, user, passwordFile, ca string) ([]nats.Option, error) {
+	var opts []nats.Option
+	if creds != "" {
+		opts = append(opts, nats.UserCredentials(creds))
+	}
+	if user != "" {
+		pw, err := os.ReadFile(passwordFile)
+		if err != nil {
+			return nil, usagef("-password-file: %v", err)
+		}
+		opts = append(opts, nats.UserInfo(user, strings.TrimSpace(string(pw))))
+	}
+	if ca != "" {
+		opts = append(opts, nats.RootCAs(ca))
+	}
+	return opts, nil
+}
+
 // cmdFleet lists every agent and POS that answers on a NATS system
 // (usually head office's hub, which the stores link to as leaf nodes):
 // rows are printed as they come, the wait is bounded. Exit 0 when at least
@@ -48,21 +67,11 @@ func cmdFleet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case (*user == "") != (*passwordFile == ""):
 		return usagef("-user and -password-file go together")
 	}
-	opts := []nats.Option{nats.Name("posagent-fleet"), nats.Timeout(*timeout)}
-	if *creds != "" {
-		opts = append(opts, nats.UserCredentials(*creds))
+	opts, err := fleetAuth(*creds, *user, *passwordFile, *ca)
+	if err != nil {
+		return err
 	}
-	if *user != "" {
-		pw, err := os.ReadFile(*passwordFile)
-		if err != nil {
-			return usagef("-password-file: %v", err)
-		}
-		opts = append(opts, nats.UserInfo(*user, strings.TrimSpace(string(pw))))
-	}
-	if *ca != "" {
-		opts = append(opts, nats.RootCAs(*ca))
-	}
-	nc, err := nats.Connect(*url, opts...)
+	nc, err := nats.Connect(*url, append(opts, nats.Name("posagent-fleet"), nats.Timeout(*timeout))...)
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s: %w", agent.RedactURL(*url), err)
 	}
