@@ -165,92 +165,106 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	t := v.Type()
-	switch {
-	case t == reflect.TypeFor[time.Duration]():
-		s, ok := d.scalar(n, path, "a duration like 10s")
-		if !ok {
-			return
-		}
-		dur, err := time.ParseDuration(strings.TrimSpace(s))
-		if err != nil {
-			d.bad(path, "must be a duration like 10s, 2m or 168h", quote(s))
-			return
-		}
-		v.SetInt(int64(dur))
-		d.raw[path] = s
-	case t == reflect.TypeFor[image.Point]():
-		s, ok := d.scalar(n, path, "a size like 800x480")
-		if !ok {
-			return
-		}
-		p, ok := parsePoint(s)
-		if !ok {
-			d.bad(path, "must be WIDTHxHEIGHT in pixels like 800x480", quote(s))
-			return
-		}
-		v.Set(reflect.ValueOf(p))
-		d.raw[path] = s
-	case t.Kind() == reflect.String:
+	if k, ok := scalarKindOf(t); ok {
+		d.scalarInto(n, v, path, k)
+		return
+	}
+	switch t.Kind() {
+	case reflect.String:
 		// Strings are not kept in raw: Validate quotes them exactly, and
 		// may quote only the harmless part of one (a URL list).
 		if s, ok := d.scalar(n, path, "a string"); ok {
 			v.SetString(s)
 		}
-	case t.Kind() == reflect.Int:
-		s, ok := d.scalar(n, path, "a whole number")
-		if !ok {
-			return
-		}
-		i, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil {
-			d.bad(path, "must be a whole number", quote(s))
-			return
-		}
-		v.SetInt(int64(i))
-		d.raw[path] = s
-	case t.Kind() == reflect.Int64: // every int64 in Config is a size in bytes
-		s, ok := d.scalar(n, path, "a size like 64MiB")
-		if !ok {
-			return
-		}
-		size, ok := parseSize(s)
-		if !ok {
-			d.bad(path, "must be a size like 512KiB, 64MiB or 1GiB, or a number of bytes", quote(s))
-			return
-		}
-		v.SetInt(size)
-		d.raw[path] = s
-	case t.Kind() == reflect.Struct:
+	case reflect.Struct:
 		d.mapping(n, v, path)
-	case t.Kind() == reflect.Pointer:
+	case reflect.Pointer:
 		elem := elemDefault(t.Elem())
 		if d.mapping(n, elem, path) {
 			p := reflect.New(t.Elem())
 			p.Elem().Set(elem)
 			v.Set(p)
 		}
-	case t.Kind() == reflect.Slice:
-		if n.Kind != yaml.SequenceNode {
-			d.bad(path, "must be a list (lines starting with -)", scalarValue(n))
-			return
-		}
-		if len(n.Content) == 0 {
-			// An empty list is the same as none: `urls: []` keeps the default.
-			v.Set(reflect.Zero(t))
-			return
-		}
-		s := reflect.MakeSlice(t, 0, len(n.Content))
-		for i, item := range n.Content {
-			// A bad element still takes its place, so later elements keep
-			// their indices in problem paths.
-			elem := elemDefault(t.Elem())
-			d.value(item, elem, fmt.Sprintf("%s[%d]", path, i))
-			s = reflect.Append(s, elem)
-		}
-		v.Set(s)
+	case reflect.Slice:
+		d.list(n, v, path)
 	default: // a Config field of a new kind: TestExampleHasEveryKey catches it
 		d.bad(path, fmt.Sprintf("cannot be decoded (no decoder for Go type %s)", t), nil)
 	}
+}
+
+// scalarKind is how one kind of non-string scalar is read.
+type scalarKind struct {
+	what   string // for "must be <what>" when the node is not a scalar
+	reason string // when the text does not parse
+	set    func(v reflect.Value, s string) bool
+}
+
+func scalarKindOf(t reflect.Type) (scalarKind, bool) {
+	switch {
+	case t == reflect.TypeFor[time.Duration]():
+		return scalarKind{"a duration like 10s", "must be a duration like 10s, 2m or 168h", func(v reflect.Value, s string) bool {
+			dur, err := time.ParseDuration(strings.TrimSpace(s))
+			v.SetInt(int64(dur))
+			return err == nil
+		}}, true
+	case t == reflect.TypeFor[image.Point]():
+		return scalarKind{"a size like 800x480", "must be WIDTHxHEIGHT in pixels like 800x480", func(v reflect.Value, s string) bool {
+			p, ok := parsePoint(s)
+			v.Set(reflect.ValueOf(p))
+			return ok
+		}}, true
+	case t.Kind() == reflect.Int:
+		return scalarKind{"a whole number", "must be a whole number", func(v reflect.Value, s string) bool {
+			i, err := strconv.Atoi(strings.TrimSpace(s))
+			v.SetInt(int64(i))
+			return err == nil
+		}}, true
+	case t.Kind() == reflect.Int64: // every int64 in Config is a size in bytes
+		return scalarKind{"a size like 64MiB", "must be a size like 512KiB, 64MiB or 1GiB, or a number of bytes", func(v reflect.Value, s string) bool {
+			size, ok := parseSize(s)
+			v.SetInt(size)
+			return ok
+		}}, true
+	}
+	return scalarKind{}, false
+}
+
+// scalarInto parses a scalar of kind k into v, keeping its text in raw for
+// Validate's messages; a value that does not parse leaves v as it was.
+func (d *decoder) scalarInto(n *yaml.Node, v reflect.Value, path string, k scalarKind) {
+	s, ok := d.scalar(n, path, k.what)
+	if !ok {
+		return
+	}
+	parsed := reflect.New(v.Type()).Elem()
+	if !k.set(parsed, s) {
+		d.bad(path, k.reason, quote(s))
+		return
+	}
+	v.Set(parsed)
+	d.raw[path] = s
+}
+
+// list decodes a sequence into the slice v.
+func (d *decoder) list(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.SequenceNode {
+		d.bad(path, "must be a list (lines starting with -)", scalarValue(n))
+		return
+	}
+	if len(n.Content) == 0 {
+		// An empty list is the same as none: `urls: []` keeps the default.
+		v.Set(reflect.Zero(v.Type()))
+		return
+	}
+	s := reflect.MakeSlice(v.Type(), 0, len(n.Content))
+	for i, item := range n.Content {
+		// A bad element still takes its place, so later elements keep
+		// their indices in problem paths.
+		elem := elemDefault(v.Type().Elem())
+		d.value(item, elem, fmt.Sprintf("%s[%d]", path, i))
+		s = reflect.Append(s, elem)
+	}
+	v.Set(s)
 }
 
 // scalar returns n's text, or reports that path wanted what.
