@@ -197,14 +197,45 @@ func validateCreate(schema *node, m map[string]any) (createRequest, *response) {
 	if r := p.structural(); r != nil {
 		return createRequest{}, r
 	}
+	payments, _ := lookup(m, "transactions.payments").([]any)
+	methods, _ := lookup(m, "discounts.payment_methods").([]any)
+	p.requireCreate(m, payments, methods)
+	if r := p.structural(); r != nil {
+		return createRequest{}, r
+	}
+
+	var req createRequest
+	p.orderFields(m, &req)
+	p.payments(payments, req.total)
+	req.integration, _ = m["integration_data"].(map[string]any)
+	if id, ok := lookup(m, "integration_data.integrator_id").(string); ok && !strings.HasPrefix(id, "dev_") {
+		p.value("$.integration_data.integrator_id", "must start with \"dev_\", got %q", id)
+	}
+	req.items = m["items"]
+	categories := p.items(m)
+	req.discounts = m["discounts"]
+	p.discounts(m, methods)
+	if categories && m["discounts"] != nil {
+		p.value("$.discounts", "cannot be sent together with items[].external_categories")
+	}
+	if r := p.err(); r != nil {
+		return createRequest{}, r
+	}
+	if id, ok := lookup(m, "integration_data.sponsor.id").(string); ok && (id == "" || !isDigits(id)) {
+		r := errorResponse(http.StatusBadRequest, "sponsor_id_not_valid", "integration_data.sponsor.id must be a Mercado Pago USER_ID (digits)", "$.integration_data.sponsor.id: got "+fmt.Sprintf("%q", id))
+		return createRequest{}, &r
+	}
+	return req, nil
+}
+
+// requireCreate checks the properties a create must carry.
+func (p *problems) requireCreate(m map[string]any, payments, methods []any) {
 	for _, path := range []string{"type", "total_amount", "external_reference", "config.qr.external_pos_id", "transactions.payments"} {
 		p.require(m, path)
 	}
-	payments, _ := lookup(m, "transactions.payments").([]any)
 	for i, pay := range payments {
 		p.require(pay.(map[string]any), "amount", fmt.Sprintf("$.transactions.payments[%d]", i))
 	}
-	methods, _ := lookup(m, "discounts.payment_methods").([]any)
 	if _, ok := m["discounts"]; ok {
 		p.require(m, "discounts.payment_methods")
 	}
@@ -212,11 +243,10 @@ func validateCreate(schema *node, m map[string]any) (createRequest, *response) {
 		p.require(pm.(map[string]any), "new_total_amount", fmt.Sprintf("$.discounts.payment_methods[%d]", i))
 		p.require(pm.(map[string]any), "type", fmt.Sprintf("$.discounts.payment_methods[%d]", i))
 	}
-	if r := p.structural(); r != nil {
-		return createRequest{}, r
-	}
+}
 
-	var req createRequest
+// orderFields checks and keeps the order's own fields.
+func (p *problems) orderFields(m map[string]any, req *createRequest) {
 	if t := m["type"].(string); t != "qr" {
 		p.value("$.type", "must be \"qr\", got %q", t)
 	}
@@ -244,27 +274,25 @@ func validateCreate(schema *node, m map[string]any) (createRequest, *response) {
 			p.value("$.config.qr.mode", "want static, dynamic or hybrid, got %q", mode)
 		}
 	}
-	p.expiration(m, &req)
+	p.expiration(m, req)
+}
 
+// payments checks the one payment and its amount against the total.
+func (p *problems) payments(payments []any, total money.Cents) {
 	if len(payments) != 1 {
 		p.value("$.transactions.payments", "exactly one payment, got %d", len(payments))
 	}
 	for i, pay := range payments {
 		path := fmt.Sprintf("$.transactions.payments[%d].amount", i)
 		amt := pay.(map[string]any)["amount"].(string)
-		if c := p.amount(path, amt, true); c > 0 && req.total > 0 && c != req.total {
-			p.value(path, "must equal total_amount %s, got %q", req.total, amt)
+		if c := p.amount(path, amt, true); c > 0 && total > 0 && c != total {
+			p.value(path, "must equal total_amount %s, got %q", total, amt)
 		}
 	}
+}
 
-	req.integration, _ = m["integration_data"].(map[string]any)
-	if id, ok := lookup(m, "integration_data.integrator_id").(string); ok && !strings.HasPrefix(id, "dev_") {
-		p.value("$.integration_data.integrator_id", "must start with \"dev_\", got %q", id)
-	}
-
-	req.items = m["items"]
-	categories := p.items(m)
-	req.discounts = m["discounts"]
+// discounts checks the payment-method discounts.
+func (p *problems) discounts(m map[string]any, methods []any) {
 	if len(methods) > 4 {
 		p.value("$.discounts.payment_methods", "at most 4, got %d", len(methods))
 	}
@@ -280,17 +308,6 @@ func validateCreate(schema *node, m map[string]any) (createRequest, *response) {
 			p.value(fmt.Sprintf("$.discounts.payment_methods[%d].type", i), "want debit_card, credit_card, account_money or prepaid_card, got %q", t)
 		}
 	}
-	if categories && m["discounts"] != nil {
-		p.value("$.discounts", "cannot be sent together with items[].external_categories")
-	}
-	if r := p.err(); r != nil {
-		return createRequest{}, r
-	}
-	if id, ok := lookup(m, "integration_data.sponsor.id").(string); ok && (id == "" || !isDigits(id)) {
-		r := errorResponse(http.StatusBadRequest, "sponsor_id_not_valid", "integration_data.sponsor.id must be a Mercado Pago USER_ID (digits)", "$.integration_data.sponsor.id: got "+fmt.Sprintf("%q", id))
-		return createRequest{}, &r
-	}
-	return req, nil
 }
 
 // items checks items and reports whether any has external_categories.
