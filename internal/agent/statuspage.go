@@ -2,9 +2,7 @@ package agent
 
 import (
 	"bytes"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -12,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/posagent/posagent/internal/display"
 	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/money"
 	"github.com/posagent/posagent/internal/version"
@@ -29,14 +28,8 @@ var (
 	//go:embed web/status.js
 	statusJS string
 
-	statusCSP = "default-src 'none'; script-src '" + sha256Source(statusJS) + "'; style-src '" + sha256Source(statusCSS) +
-		"'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	statusCSP = display.SelfContainedCSP(statusJS, statusCSS)
 )
-
-func sha256Source(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
-}
 
 // Status stream timing: changes without an event of their own (a cart on
 // the display, a printer running out of paper) are noticed by comparing

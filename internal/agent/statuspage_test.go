@@ -3,6 +3,8 @@ package agent
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"path/filepath"
@@ -293,4 +295,11 @@ func TestStatusStreamEndsAtShutdown(t *testing.T) {
 		t.Fatal("the status stream outlived the agent")
 	}
 	<-stopped
+}
+
+// sha256Source is a CSP hash source, computed here independently of the
+// product's helper.
+func sha256Source(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
 }

@@ -78,10 +78,18 @@ func NewWeb(logger *slog.Logger, clock func() time.Time) *Web {
 		clock:     clock,
 		heartbeat: webHeartbeat,
 		version:   hex.EncodeToString(sum[:6]),
-		csp: "default-src 'none'; script-src '" + cspHash(pageJS) + "'; style-src '" + cspHash(pageCSS) +
-			"'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-		hubs: make(map[string]*hub),
+		csp:       SelfContainedCSP(pageJS, pageCSS),
+		hubs:      make(map[string]*hub),
 	}
+}
+
+// SelfContainedCSP is the Content-Security-Policy of a page that is one
+// document: only its own script and style (by hash) run, it talks only to
+// its own origin (its event stream), and nothing may frame it. The status
+// page for store IT uses it too.
+func SelfContainedCSP(script, style string) string {
+	return "default-src 'none'; script-src '" + cspHash(script) + "'; style-src '" + cspHash(style) +
+		"'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 }
 
 func cspHash(s string) string {
