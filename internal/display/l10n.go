@@ -26,17 +26,9 @@ type texts struct {
 // More is the line that stands for n cart lines that did not fit.
 func (t texts) More(n int) string { return fmt.Sprintf(t.more, n) }
 
-var (
-	// Rioplatense Spanish (Argentina, Uruguay) uses voseo: "Escaneá".
-	textsVoseo = texts{
-		Lang: "es", Welcome: "¡Bienvenido!", AmountDue: "Total a pagar",
-		Scan: "Escaneá con Mercado Pago", ExpiresIn: "Vence en", ExpiresAt: "Vence a las",
-		Paid: "¡Pago aprobado!", PaidSub: "Gracias por tu compra",
-		Expired: "El código QR venció", ExpiredSub: "Pedí uno nuevo en la caja",
-		Canceled: "Pago cancelado", Error: "No pudimos procesar el pago",
-		Total: "Total", more: "y %d más…",
-	}
-	textsSpanish = texts{
+// spanish is neutral Spanish (tú), the base of every Spanish locale.
+func spanish() texts {
+	return texts{
 		Lang: "es", Welcome: "¡Bienvenido!", AmountDue: "Total a pagar",
 		Scan: "Escanea con Mercado Pago", ExpiresIn: "Vence en", ExpiresAt: "Vence a las",
 		Paid: "¡Pago aprobado!", PaidSub: "Gracias por tu compra",
@@ -44,7 +36,19 @@ var (
 		Canceled: "Pago cancelado", Error: "No pudimos procesar el pago",
 		Total: "Total", more: "y %d más…",
 	}
-	textsPortuguese = texts{
+}
+
+// voseo is Rioplatense Spanish (Argentina, Uruguay): neutral Spanish with
+// its two imperatives in vos.
+func voseo() texts {
+	t := spanish()
+	t.Scan = "Escaneá con Mercado Pago"
+	t.ExpiredSub = "Pedí uno nuevo en la caja"
+	return t
+}
+
+func portuguese() texts {
+	return texts{
 		Lang: "pt-BR", Welcome: "Bem-vindo!", AmountDue: "Total a pagar",
 		Scan: "Escaneie com o Mercado Pago", ExpiresIn: "Expira em", ExpiresAt: "Expira às",
 		Paid: "Pagamento aprovado!", PaidSub: "Obrigado pela sua compra",
@@ -52,7 +56,10 @@ var (
 		Canceled: "Pagamento cancelado", Error: "Não foi possível processar o pagamento",
 		Total: "Total", more: "e mais %d…",
 	}
-	textsEnglish = texts{
+}
+
+func english() texts {
+	return texts{
 		Lang: "en", Welcome: "Welcome!", AmountDue: "Amount due",
 		Scan: "Scan with Mercado Pago", ExpiresIn: "Expires in", ExpiresAt: "Expires at",
 		Paid: "Payment approved!", PaidSub: "Thank you for your purchase",
@@ -60,18 +67,19 @@ var (
 		Canceled: "Payment canceled", Error: "Something went wrong",
 		Total: "Total", more: "and %d more…",
 	}
-)
+}
 
-// textsFor picks the words for a locale from CONTRACT.md section 2; other
+// textsFor picks the words for a configured locale (see `locale` in
+// configs/posagent.yaml); other
 // Spanish or Portuguese tags fall back by language, anything else to English.
 func textsFor(locale string) texts {
 	switch {
 	case locale == "es-AR" || locale == "es-UY":
-		return textsVoseo
+		return voseo()
 	case locale == "es" || strings.HasPrefix(locale, "es-"):
-		return textsSpanish
+		return spanish()
 	case locale == "pt" || strings.HasPrefix(locale, "pt-"):
-		return textsPortuguese
+		return portuguese()
 	}
-	return textsEnglish
+	return english()
 }

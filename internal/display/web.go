@@ -105,8 +105,8 @@ func (w *Web) Sink(pos string) Sink {
 	defer w.mu.Unlock()
 	h, ok := w.hubs[pos]
 	if !ok {
-		h = &hub{subs: make(map[*subscriber]struct{}), lang: textsEnglish.Lang}
-		h.screen, _ = json.Marshal(webView{State: StateIdle, POS: pos, Lang: "en", Welcome: textsEnglish.Welcome})
+		h = &hub{subs: make(map[*subscriber]struct{}), lang: english().Lang}
+		h.screen, _ = json.Marshal(webView{State: StateIdle, POS: pos, Lang: "en", Welcome: english().Welcome})
 		w.hubs[pos] = h
 	}
 	return webSink{h: h, pos: pos}
