@@ -46,6 +46,14 @@ func (s *Session) handleCancel(ctx context.Context, d Delivery, c command.Cancel
 		if ctx.Err() != nil {
 			return err
 		}
+		if apiErr, ok := finalRefusal(err); ok && apiErr.NotFound() && apiErr.Endpoint == "get" {
+			// The API does not know the order: nobody can pay it.
+			if err := s.abandon(ctx, rec, apiErr); err != nil {
+				return err
+			}
+			s.count(string(command.VerbCancel), events.Canceled)
+			return nil
+		}
 		if apiErr, ok := qrorder.AsAPIError(err); ok && !apiErr.Retryable() {
 			return s.reject(ctx, d, &command.Rejection{Code: apiErr.Code, SaleID: rec.SaleID, Message: apiErr.Error()}, rec.saleStatus())
 		}
@@ -125,7 +133,8 @@ func (s *Session) handleRefund(ctx context.Context, d Delivery, c command.Refund
 	ev.OrderID, ev.Mode, ev.TotalAmount = rec.OrderID, string(rec.Request.Config.QR.Mode), total.String()
 	ev.StatusDetail, ev.RefundID, ev.RefundedAmount = detail, c.RefundID, now.String()
 	ev.MsgID = events.RefundMsgID(s.cfg.StoreID, s.cfg.POS, rec.SaleID, c.RefundID)
-	if err := s.publish(ctx, ev); err != nil {
+	ev, err = s.publishOnce(ctx, ev)
+	if err != nil {
 		return err
 	}
 	if rec.Refunds == nil {

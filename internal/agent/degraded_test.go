@@ -1,0 +1,280 @@
+package agent
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/posagent/posagent/internal/config"
+	"github.com/posagent/posagent/internal/printer/escpostest"
+	"github.com/posagent/posagent/internal/qrorder/qrordertest"
+	"github.com/posagent/posagent/internal/register"
+)
+
+// Degraded states (docs/degraded.md): storage refusing writes, a dead
+// previous order, lost answers. Storage refuses writes through the
+// server's own limits, set on the real streams while the agent runs.
+
+const recordsStream = "KV_posagent_S1"
+
+// limitStream changes a stream's limits (as an operator or a full disk
+// would make them bite) and returns what undoes it.
+func (h *harness) limitStream(name string, fn func(*jetstream.StreamConfig)) (restore func()) {
+	h.t.Helper()
+	js, err := jetstream.New(h.nc)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	st, err := js.Stream(ctx, name)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	orig := info.Config
+	cfg := info.Config
+	cfg.Metadata = nil
+	fn(&cfg)
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		h.t.Fatalf("limit stream %s: %v", name, err)
+	}
+	return func() {
+		h.t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		orig.Metadata = nil
+		if _, err := js.UpdateStream(ctx, orig); err != nil {
+			h.t.Fatalf("restore stream %s: %v", name, err)
+		}
+	}
+}
+
+// fillStream makes the stream full at its current size: new data is
+// refused (records: a record that grows).
+func (h *harness) fillStream(name string) (restore func()) {
+	h.t.Helper()
+	js, _ := jetstream.New(h.nc)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	st, err := js.Stream(ctx, name)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	used := int64(info.State.Bytes)
+	return h.limitStream(name, func(c *jetstream.StreamConfig) { c.MaxBytes = max(used, 1); c.Discard = jetstream.DiscardNew })
+}
+
+// refuseAll makes a stream refuse every write.
+func (h *harness) refuseAll(name string) (restore func()) {
+	return h.limitStream(name, func(c *jetstream.StreamConfig) { c.MaxMsgSize = 1 })
+}
+
+// live counts the events of a sale with a status the register received.
+func (h *harness) live(saleID, status string) int {
+	n := 0
+	for _, r := range h.eventsOf(saleID) {
+		if r.Event.Status == status {
+			n++
+		}
+	}
+	return n
+}
+
+// settled waits until every earlier command of pos is acknowledged: a
+// probe command behind them is answered.
+func (h *harness) settled(pos string) {
+	h.t.Helper()
+	probe := h.send(pos, "cancel", `{"sale_id":"zz-settled-probe"}`)
+	h.waitCmd(probe, "rejected")
+}
+
+func withSpool(spool string) harnessOpt {
+	return withConfig(func(c *config.Config) {
+		c.POS[0].Printer = &config.Printer{Transport: "file", Device: spool, Baud: 9600, FlowControl: "none",
+			WriteTimeout: 5 * time.Second, Profile: "generic58", QR: "native", MaxModuleDots: 5}
+	})
+}
+
+// receipts counts the QR receipts in the spool file.
+func receipts(t *testing.T, spool string) int {
+	t.Helper()
+	b, err := os.ReadFile(spool)
+	if os.IsNotExist(err) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := escpostest.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, op := range doc.Ops {
+		if op.Kind == escpostest.QR {
+			n++
+		}
+	}
+	return n
+}
+
+// TestEffectsOnceWhenStorageRefuses: whatever write is refused after an
+// effect, the sale is announced, shown and printed once; when storage
+// accepts writes again the sale goes on without a restart.
+func TestEffectsOnceWhenStorageRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		refuse func(h *harness) func()
+		// records: the outcome cannot be recorded, so the command comes
+		// again and again; otherwise it completes (the event went out live).
+		records bool
+	}{
+		{"records bucket full", func(h *harness) func() { return h.fillStream(recordsStream) }, true},
+		{"records bucket refuses", func(h *harness) func() { return h.refuseAll(recordsStream) }, true},
+		{"events stream refuses", func(h *harness) func() { return h.refuseAll("POS_EVT") }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spool := filepath.Join(t.TempDir(), "receipts.bin")
+			h := newHarness(t, withExternalNATS(), withSpool(spool),
+				withConfig(func(c *config.Config) { c.MercadoPago.RequestTimeout = wait }))
+			gate := make(chan struct{})
+			h.sim.Inject(qrordertest.EndpointCreate, qrordertest.Fault{Hold: gate})
+			h.send("POS1", "sale", `{"sale_id":"fx1","total_amount":"3.00","description":"`+longText+`"}`)
+			h.simWait(func() bool { return h.apiCalls("POST", "/v1/orders") >= 1 })
+			restore := tc.refuse(h)
+			close(gate)
+			h.waitSale("fx1", "created")
+			if tc.records {
+				// The command is tried again and again while the records
+				// refuse writes (a create call each time, with the same key).
+				h.simWait(func() bool { return h.apiCalls("POST", "/v1/orders") >= 4 })
+			} else {
+				h.settled("POS1")
+			}
+			if n := h.live("fx1", "created"); n != 1 {
+				t.Fatalf("%d live created events while storage refused writes, want 1", n)
+			}
+			restore()
+			h.settled("POS1")
+			if n := receipts(t, spool); n > 1 {
+				t.Fatalf("%d receipts printed, want 1", n)
+			}
+			created := h.waitSale("fx1", "created").Event
+			if err := h.sim.Pay(created.OrderID); err != nil {
+				t.Fatal(err)
+			}
+			h.waitSale("fx1", "processed")
+			if n := h.live("fx1", "created"); n != 1 {
+				t.Fatalf("%d live created events, want 1", n)
+			}
+			if len(h.sim.Orders()) != 1 {
+				t.Fatalf("%d orders", len(h.sim.Orders()))
+			}
+		})
+	}
+}
+
+// TestFinalEventOnceWhenStorageRefuses: the poller finds the order paid
+// while the records refuse writes: the register hears processed once,
+// and the record is written once storage is back.
+func TestFinalEventOnceWhenStorageRefuses(t *testing.T) {
+	h := newHarness(t, withExternalNATS())
+	h.send("POS1", "sale", `{"sale_id":"fx2","total_amount":"3.00"}`)
+	created := h.waitSale("fx2", "created").Event
+	h.settled("POS1")
+	restore := h.refuseAll(recordsStream)
+	if err := h.sim.Pay(created.OrderID); err != nil {
+		t.Fatal(err)
+	}
+	h.waitSale("fx2", "processed")
+	gets := h.apiCalls("GET", "/v1/orders/"+created.OrderID)
+	h.simWait(func() bool { return h.apiCalls("GET", "/v1/orders/"+created.OrderID) >= gets+3 })
+	if n := h.live("fx2", "processed"); n != 1 {
+		t.Fatalf("%d live processed events while the records refused writes, want 1", n)
+	}
+	restore()
+	h.waitRecord("sale.POS1.fx2", `"state":"processed"`)
+	// Once the record is written, a resent sale replays processed.
+	h.send("POS1", "sale", `{"sale_id":"fx2","total_amount":"3.00"}`)
+	ev := h.waitEvent("replayed processed", func(r register.Received) bool {
+		return r.Event.SaleID == "fx2" && r.Event.Replay && r.Event.Status == "processed"
+	})
+	if ev.Event.OrderID != created.OrderID {
+		t.Fatalf("%+v", ev.Event)
+	}
+}
+
+// waitRecord waits until the sale record at key contains want, watching
+// the bucket.
+func (h *harness) waitRecord(key, want string) {
+	h.t.Helper()
+	js, _ := jetstream.New(h.nc)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, "posagent_"+h.cfg.StoreID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	w, err := kv.Watch(ctx, key)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer w.Stop()
+	for {
+		select {
+		case e := <-w.Updates():
+			if e != nil && strings.Contains(string(e.Value()), want) {
+				return
+			}
+		case <-ctx.Done():
+			h.t.Fatalf("record %s never contained %s\nlog:\n%s", key, want, h.logBuf.String())
+		}
+	}
+}
+
+// longText makes the sale's record large, as big carts do.
+const longText = "Large cart with many lines so the record grows when the order is created and its QR is stored beside it"
+
+// TestDeadPreviousOrderDoesNotBlock: the API answers 404 to the cancel and
+// the read of the open order; a new sale ends the old one with a final
+// event and goes ahead.
+func TestDeadPreviousOrderDoesNotBlock(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		get    int // the read's answer
+		status string
+	}{
+		{"order not found", 404, "canceled"},
+		{"refused for good", 403, "failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.send("POS1", "sale", `{"sale_id":"d1","total_amount":"2.00"}`)
+			h.waitSale("d1", "created")
+			h.sim.Inject(qrordertest.EndpointCancel, qrordertest.Fault{Count: 1000, Status: 404})
+			h.sim.Inject(qrordertest.EndpointGet, qrordertest.Fault{Count: 1000, Status: tc.get})
+			h.send("POS1", "sale", `{"sale_id":"d2","total_amount":"3.00"}`)
+			old := h.waitSale("d1", tc.status).Event
+			if tc.status == "canceled" && old.StatusDetail != "order_not_found" || tc.status == "failed" && old.Error == nil {
+				t.Fatalf("%+v", old)
+			}
+			h.waitSale("d2", "created")
+			if st := h.status("POS1"); st.State != "awaiting_payment" || st.SaleID != "d2" {
+				t.Fatalf("status %+v", st)
+			}
+		})
+	}
+}
