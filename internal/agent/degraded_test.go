@@ -278,3 +278,53 @@ func TestDeadPreviousOrderDoesNotBlock(t *testing.T) {
 		})
 	}
 }
+
+// TestLostRefundAnswer: the API carries the refund out but its answers
+// are lost past the retry budget; the register never hears failed, and
+// hears refunded once the API answers again.
+func TestLostRefundAnswer(t *testing.T) {
+	h := newHarness(t)
+	h.send("POS1", "sale", `{"sale_id":"lr","total_amount":"8.00"}`)
+	created := h.waitSale("lr", "created").Event
+	if err := h.sim.Pay(created.OrderID); err != nil {
+		t.Fatal(err)
+	}
+	h.waitSale("lr", "processed")
+	h.sim.Inject(qrordertest.EndpointRefund, qrordertest.Fault{Count: 1000, Status: 503, AfterCommit: true})
+	h.send("POS1", "refund", `{"sale_id":"lr","refund_id":"r1","amount":"3.00"}`)
+	h.settled("POS1") // the refund command is done: its budget ran out
+	if n := h.live("lr", "failed"); n != 0 {
+		t.Fatalf("%d failed events for a refund the API carried out", n)
+	}
+	h.sim.ClearFaults()
+	ev := h.waitSale("lr", "refunded").Event
+	if ev.RefundID != "r1" || ev.RefundedAmount != "3.00" || ev.StatusDetail != "partially_refunded" {
+		t.Fatalf("%+v", ev)
+	}
+	if n := h.live("lr", "failed"); n != 0 {
+		t.Fatalf("%d failed events", n)
+	}
+	// One refund at the API: every try used the same key.
+	if o, _ := h.sim.Order(created.OrderID); len(o.Refunds) != 1 {
+		t.Fatalf("refunds at the API: %+v", o.Refunds)
+	}
+}
+
+// TestLostCancelAnswer: the API cancels but its answers are lost past the
+// retry budget; the register hears canceled, never failed.
+func TestLostCancelAnswer(t *testing.T) {
+	h := newHarness(t, withConfig(func(c *config.Config) { c.MercadoPago.PollInterval = time.Hour }))
+	h.send("POS1", "sale", `{"sale_id":"lc","total_amount":"8.00"}`)
+	h.waitSale("lc", "created")
+	h.sim.Inject(qrordertest.EndpointCancel, qrordertest.Fault{Count: 1000, Status: 503, AfterCommit: true})
+	h.send("POS1", "cancel", `{"sale_id":"lc"}`)
+	h.settled("POS1")
+	if n := h.live("lc", "failed"); n != 0 {
+		t.Fatalf("%d failed events for a cancel the API carried out", n)
+	}
+	h.sim.ClearFaults()
+	h.waitSale("lc", "canceled")
+	if n := h.live("lc", "failed"); n != 0 {
+		t.Fatalf("%d failed events", n)
+	}
+}

@@ -57,10 +57,9 @@ func (s *Session) handleCancel(ctx context.Context, d Delivery, c command.Cancel
 		if apiErr, ok := qrorder.AsAPIError(err); ok && !apiErr.Retryable() {
 			return s.reject(ctx, d, &command.Rejection{Code: apiErr.Code, SaleID: rec.SaleID, Message: apiErr.Error()}, rec.saleStatus())
 		}
-		// The sale stays as it is; resending the cancel retries it with
-		// the same key.
-		_, ferr := s.fail(ctx, d, string(command.VerbCancel), rec.SaleID, command.CodeAPIUnavailable, err.Error())
-		return ferr
+		// The cancel may have been carried out with its answer lost:
+		// resolved in the background with the same key, never failed.
+		return s.deferCancel(ctx, d, rec, err)
 	}
 	if err := s.finish(ctx, rec, o, ""); err != nil {
 		return err
@@ -89,7 +88,6 @@ func (s *Session) handleRefund(ctx context.Context, d Delivery, c command.Refund
 	if rest <= 0 {
 		return s.invalidState(ctx, d, rec, "the sale is already refunded in full")
 	}
-	var req *qrorder.RefundRequest
 	if c.Amount != nil {
 		if *c.Amount > rest {
 			return s.reject(ctx, d, &command.Rejection{Code: qrorder.CodeValue, Field: "amount", SaleID: rec.SaleID,
@@ -98,10 +96,8 @@ func (s *Session) handleRefund(ctx context.Context, d Delivery, c command.Refund
 		if rec.PaymentID == "" {
 			return s.invalidState(ctx, d, rec, "the order has no payment id to refund partially")
 		}
-		req = &qrorder.RefundRequest{Transactions: []qrorder.RefundTransaction{{ID: rec.PaymentID, Amount: *c.Amount}}}
 	}
-	key := qrorder.SaleRefundKey(s.cfg.POS, rec.SaleID, c.RefundID)
-	o, err := s.d.API.Refund(ctx, key, rec.OrderID, req)
+	o, err := s.d.API.Refund(ctx, qrorder.SaleRefundKey(s.cfg.POS, rec.SaleID, c.RefundID), rec.OrderID, refundRequest(rec, c.Amount))
 	if err != nil {
 		if ctx.Err() != nil {
 			return err
@@ -113,16 +109,32 @@ func (s *Session) handleRefund(ctx context.Context, d Delivery, c command.Refund
 		if errors.As(err, &fe) {
 			return s.reject(ctx, d, &command.Rejection{Code: fe.Code, SaleID: rec.SaleID, Message: fe.Error()}, rec.saleStatus())
 		}
-		_, ferr := s.fail(ctx, d, string(command.VerbRefund), rec.SaleID, command.CodeAPIUnavailable, err.Error())
-		return ferr
+		// The refund may have been carried out with its answer lost:
+		// resolved in the background with the same key, never failed.
+		return s.deferRefund(ctx, rec, c.RefundID, pendingRefund{CmdSeq: d.Seq, Amount: c.Amount}, err)
 	}
+	return s.recordRefund(ctx, rec, c.RefundID, pendingRefund{CmdSeq: d.Seq, Amount: c.Amount}, o)
+}
+
+// refundRequest is the refund of amount (nil: the rest, in full).
+func refundRequest(rec *saleRecord, amount *money.Cents) *qrorder.RefundRequest {
+	if amount == nil {
+		return nil
+	}
+	return &qrorder.RefundRequest{Transactions: []qrorder.RefundTransaction{{ID: rec.PaymentID, Amount: *amount}}}
+}
+
+// recordRefund tells the register and records a refund the API carried out.
+func (s *Session) recordRefund(ctx context.Context, rec *saleRecord, refundID string, p pendingRefund, o *qrorder.Order) error {
+	total := rec.Request.TotalAmount
+	refunded := refundedSoFar(rec)
 	// The API's own refunds list is the truth when it has one; otherwise
 	// add up what was asked.
 	now := o.RefundedCents()
 	if now == 0 {
 		now = total
-		if c.Amount != nil {
-			now = refunded + *c.Amount
+		if p.Amount != nil {
+			now = refunded + *p.Amount
 		}
 	}
 	detail := "partially_refunded"
@@ -131,22 +143,23 @@ func (s *Session) handleRefund(ctx context.Context, d Delivery, c command.Refund
 	}
 	ev := s.newEvent(events.Refunded, rec.SaleID)
 	ev.OrderID, ev.Mode, ev.TotalAmount = rec.OrderID, string(rec.Request.Config.QR.Mode), total.String()
-	ev.StatusDetail, ev.RefundID, ev.RefundedAmount = detail, c.RefundID, now.String()
-	ev.MsgID = events.RefundMsgID(s.cfg.StoreID, s.cfg.POS, rec.SaleID, c.RefundID)
-	ev, err = s.publishOnce(ctx, ev)
+	ev.StatusDetail, ev.RefundID, ev.RefundedAmount = detail, refundID, now.String()
+	ev.MsgID = events.RefundMsgID(s.cfg.StoreID, s.cfg.POS, rec.SaleID, refundID)
+	ev, err := s.publishOnce(ctx, ev)
 	if err != nil {
 		return err
 	}
 	if rec.Refunds == nil {
 		rec.Refunds = map[string]refundRec{}
 	}
-	rec.Refunds[c.RefundID] = refundRec{CmdSeq: d.Seq, Event: ev}
+	rec.Refunds[refundID] = refundRec{CmdSeq: p.CmdSeq, Event: ev}
+	delete(rec.PendingRefunds, refundID)
 	rec.State, rec.LastEvent = stateRefunded, ev
 	if err := s.putSale(ctx, rec); err != nil {
 		return err
 	}
 	s.count(string(command.VerbRefund), events.Refunded)
-	s.log.Info("refunded", "sale_id", rec.SaleID, "order_id", rec.OrderID, "refund_id", c.RefundID, "refunded_amount", ev.RefundedAmount)
+	s.log.Info("refunded", "sale_id", rec.SaleID, "order_id", rec.OrderID, "refund_id", refundID, "refunded_amount", ev.RefundedAmount)
 	return nil
 }
 

@@ -195,6 +195,9 @@ func (s *Session) Start(ctx context.Context) error {
 	for _, id := range s.posRec.Orphans {
 		s.startResolver(id)
 	}
+	for _, id := range s.posRec.Pending {
+		s.startPending(id)
+	}
 	s.updateSnapshot()
 	return nil
 }

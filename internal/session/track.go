@@ -47,7 +47,7 @@ func (s *Session) finish(ctx context.Context, rec *saleRecord, o *qrorder.Order,
 	if err != nil {
 		return err
 	}
-	rec.State, rec.LastEvent, rec.Orphan = status, ev, false
+	rec.State, rec.LastEvent, rec.Orphan, rec.PendingCancel = status, ev, false, 0
 	if rec.OrderID == "" {
 		rec.OrderID = o.ID
 	}
