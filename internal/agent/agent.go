@@ -60,6 +60,9 @@ type Options struct {
 	// HTTPListener, when set, is used instead of listening on http.listen
 	// (tests pass a random-port listener).
 	HTTPListener net.Listener
+	// ProbeEvery is how often the Orders API is probed while the token is
+	// rejected or the API unreachable; default 30s.
+	ProbeEvery time.Duration
 }
 
 // Agent is the running daemon.
@@ -104,8 +107,11 @@ func New(o Options) (*Agent, error) {
 	if o.ReadFile == nil {
 		o.ReadFile = os.ReadFile
 	}
+	if o.ProbeEvery <= 0 {
+		o.ProbeEvery = 30 * time.Second
+	}
 	a := &Agent{o: o, cfg: o.Config, log: o.Logger, metrics: metrics.New(), sessions: map[string]*session.Session{}, ready: make(chan struct{}), started: time.Now()}
-	a.health = newHealth()
+	a.health = newHealth(o.Config.MercadoPago.RetryBudget, time.Now)
 	if f := o.Config.MercadoPago.WebhookSecretFile; f != "" {
 		sec, err := a.readSecret("mercadopago.webhook_secret_file", f)
 		if err != nil {
@@ -190,6 +196,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()
 	g, gctx := errgroup.WithContext(runCtx)
+	g.Go(func() error {
+		a.probeAPI(gctx, func(ctx context.Context, id string) error { _, err := api.Get(ctx, id); return err }, a.o.ProbeEvery)
+		return nil
+	})
 	var consumers []*intake.Consumer
 	for i := range cfg.POS {
 		p := &cfg.POS[i]
@@ -206,6 +216,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		cons := intake.NewConsumer(js, streams, cfg.StoreID, p.ExternalPOSID, parts.session, a.log)
 		cons.Grace = a.o.ShutdownGrace
+		cons.StallAfter = 2*cfg.MercadoPago.RetryBudget + time.Minute
 		if _, err := cons.Setup(setupCtx); err != nil {
 			return err
 		}
@@ -314,9 +325,9 @@ func (a *Agent) watchdog(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			// The watchdog is fed only while the agent can do its job, so
-			// systemd restarts one that is stuck rather than merely busy.
-			if a.health.alive() {
+			// The watchdog is fed while the agent's core answers: systemd
+			// restarts a hung agent, never a merely degraded one.
+			if a.health.responsive() {
 				a.o.Watchdog()
 			}
 		}

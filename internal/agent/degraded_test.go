@@ -245,6 +245,18 @@ func (h *harness) waitRecord(key, want string) {
 	}
 }
 
+// apiRequests counts the requests the API got, the health probe's reads
+// of a non-existent order aside.
+func (h *harness) apiRequests() int {
+	n := 0
+	for _, r := range h.sim.Requests() {
+		if r.Path != "/v1/orders/"+probeOrderID {
+			n++
+		}
+	}
+	return n
+}
+
 // longText makes the sale's record large, as big carts do.
 const longText = "Large cart with many lines so the record grows when the order is created and its QR is stored beside it"
 
