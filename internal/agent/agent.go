@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -85,6 +86,8 @@ type Agent struct {
 	httpAddr string
 	ready    chan struct{}
 	started  time.Time
+	// unknownPOS counts commands answered unknown_pos (status page).
+	unknownPOS atomic.Int64
 }
 
 // New checks the options; Run does the work.
@@ -170,13 +173,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	for i, p := range cfg.POS {
 		posIDs[i] = p.ExternalPOSID
 	}
-	streams := intake.Streams{Prefix: cfg.NATS.SubjectPrefix, Commands: cfg.NATS.Streams.Commands, Events: cfg.NATS.Streams.Events, EventsMaxBytes: cfg.NATS.EventsMaxBytes}
+	streams := intake.Streams{Prefix: cfg.NATS.SubjectPrefix, Commands: cfg.NATS.Streams.Commands, Events: cfg.NATS.Streams.Events,
+		EventsMaxBytes: cfg.NATS.EventsMaxBytes, CommandsMaxBytes: cfg.NATS.CommandsMaxBytes}
 	setupCtx, cancelSetup := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelSetup()
 	if err := streams.Ensure(setupCtx, js, cfg.StoreID, posIDs); err != nil {
 		return err
 	}
-	store, err := salestore.Open(setupCtx, js, salestore.Options{Bucket: "posagent_" + cfg.StoreID, TTL: cfg.SaleRetention})
+	store, err := salestore.Open(setupCtx, js, salestore.Options{Bucket: "posagent_" + cfg.StoreID, TTL: cfg.SaleRetention, MaxBytes: cfg.NATS.RecordsMaxBytes})
 	if err != nil {
 		return err
 	}
@@ -224,6 +228,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.health.addConsumer(p.ExternalPOSID, cons)
 	}
 	g.Go(func() error { a.sampleConsumers(gctx, js, streams.Commands, consumers); return nil })
+	a.startStrays(g, gctx, nc, js, streams, watchedEvents{a.feed.tap(pub), a.health})
 	svc, err := a.startStatusService(nc)
 	if err != nil {
 		return err

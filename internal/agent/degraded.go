@@ -2,12 +2,17 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/posagent/posagent/internal/command"
 	"github.com/posagent/posagent/internal/events"
+	"github.com/posagent/posagent/internal/intake"
 	"github.com/posagent/posagent/internal/session"
 )
 
@@ -78,4 +83,51 @@ func (a *Agent) probeAPI(ctx context.Context, get func(ctx context.Context, id s
 			}
 		}
 	}
+}
+
+// unknownPOSLabel is the pos label of every command for a POS this agent
+// does not serve: never the sender's string (unbounded label values).
+const unknownPOSLabel = "_unknown"
+
+// startStrays answers commands for POS this agent does not serve, when
+// the agent owns the bus (embedded server) or nats.unknown_pos is reject.
+func (a *Agent) startStrays(g *errgroup.Group, ctx context.Context, nc *nats.Conn, js jetstream.JetStream, streams intake.Streams, pub session.Publisher) {
+	if a.cfg.NATS.URL != "" && a.cfg.NATS.UnknownPOS != "reject" {
+		return
+	}
+	served := map[string]bool{}
+	for _, p := range a.cfg.POS {
+		served[p.ExternalPOSID] = true
+	}
+	s := &intake.Strays{JS: js, NC: nc, Streams: streams, Store: a.cfg.StoreID, Served: served, Log: a.log,
+		Answer: func(ctx context.Context, st intake.Stray) error { return a.answerStray(ctx, pub, st) }}
+	g.Go(func() error { return s.Run(ctx) })
+}
+
+// answerStray tells the sender of a command for an unknown POS, on that
+// POS's evt.rejected, named by the command's sequence like any rejection.
+func (a *Agent) answerStray(ctx context.Context, pub session.Publisher, st intake.Stray) error {
+	var payload map[string]any
+	_ = json.Unmarshal(st.Payload, &payload)
+	saleID, _ := payload["sale_id"].(string)
+	if len(saleID) > 64 {
+		saleID = saleID[:64]
+	}
+	ev := events.Event{Status: events.Rejected, SaleID: saleID, ExternalPOSID: st.POS, At: events.Stamp(time.Now()),
+		Error: &events.Error{Code: command.CodeUnknownPOS,
+			Message: "no agent of store " + a.cfg.StoreID + " serves this POS here: check the external_pos_id in the subject; the command was removed"}}
+	ev.MsgID = events.CommandMsgID(a.cfg.StoreID, st.POS, st.Seq, events.Rejected)
+	if err := pub.Publish(ctx, ev); err != nil && !errors.Is(err, events.ErrNotStored) {
+		return err
+	}
+	verb := st.Verb
+	switch command.Verb(verb) {
+	case command.VerbSale, command.VerbCancel, command.VerbRefund, command.VerbDisplay:
+	default:
+		verb = "unknown"
+	}
+	a.metrics.Command(unknownPOSLabel, verb, events.Rejected)
+	a.unknownPOS.Add(1)
+	a.log.Warn("command for a POS this agent does not serve: rejected (unknown_pos) and removed", "seq", st.Seq, "verb", verb)
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/posagent/posagent/internal/config"
+	"github.com/posagent/posagent/internal/intake"
 	"github.com/posagent/posagent/internal/printer/escpostest"
 	"github.com/posagent/posagent/internal/qrorder/qrordertest"
 	"github.com/posagent/posagent/internal/register"
@@ -339,4 +341,100 @@ func TestLostCancelAnswer(t *testing.T) {
 	if n := h.live("lc", "failed"); n != 0 {
 		t.Fatalf("%d failed events", n)
 	}
+}
+
+// TestCrashRecoveryWithinTenSeconds: a command an agent had in hand when
+// it died (here: fetched by a client that then vanishes without an ack,
+// which is what the server sees of a SIGKILL) is finished within 10 s of
+// the next agent being ready.
+func TestCrashRecoveryWithinTenSeconds(t *testing.T) {
+	h := newHarness(t, withExternalNATS())
+	h.stop()
+	h.send("POS1", "sale", `{"sale_id":"cr1","total_amount":"1.00"}`)
+	js, _ := jetstream.New(h.nc)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	cons, err := js.Consumer(ctx, h.cfg.NATS.Streams.Commands, "posagent_S1_POS1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(wait))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range batch.Messages() { // in hand, never acknowledged
+	}
+	h.start()
+	ready := time.Now()
+	h.waitSale("cr1", "created")
+	if took := time.Since(ready); took > 10*time.Second {
+		t.Fatalf("the command in hand at the crash took %s after the agent was ready, want at most 10s", took)
+	}
+}
+
+// TestUnknownPOSRejected: with the embedded server, a command for a POS
+// this agent does not serve (a typo in the subject) is answered within 5 s
+// with rejected (unknown_pos) on that POS's subject and removed; metrics
+// use one label for every unknown POS; the status page counts it.
+func TestUnknownPOSRejected(t *testing.T) {
+	h := newHarness(t)
+	sent := time.Now()
+	seq := h.send("STORE1POS01", "sale", `{"sale_id":"typo1","total_amount":"1.00"}`)
+	ev := h.waitCmd(seq, "rejected")
+	if took := time.Since(sent); took > 5*time.Second {
+		t.Fatalf("answered after %s, want within 5s", took)
+	}
+	if ev.Subject != "pos.S1.STORE1POS01.evt.rejected" || ev.Event.Error == nil || ev.Event.Error.Code != "unknown_pos" ||
+		ev.Event.SaleID != "typo1" || ev.Event.ExternalPOSID != "STORE1POS01" {
+		t.Fatalf("%s %s", ev.Subject, ev.Raw)
+	}
+	h.waitCmd(h.send("ATTACKER-POS-X", "foo", `not json`), "rejected")
+	js, _ := jetstream.New(h.nc)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	st, err := js.Stream(ctx, "POS_CMD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Removed: once the next command of a served POS is answered, the
+	// stream holds nothing for the unknown ones.
+	h.settled("POS1")
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter("pos.S1.*.cmd.>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 0 {
+		t.Fatalf("%d commands left in the stream: %v", info.State.Msgs, info.State.Subjects)
+	}
+	_, body := h.get("/metrics")
+	if !strings.Contains(body, `posagent_commands_total{command="sale",outcome="rejected",pos="_unknown"} 1`) ||
+		!strings.Contains(body, `posagent_commands_total{command="unknown",outcome="rejected",pos="_unknown"} 1`) ||
+		strings.Contains(body, "STORE1POS01") || strings.Contains(body, "ATTACKER") {
+		t.Fatalf("metrics:\n%s", body)
+	}
+	if _, body := h.get("/status.json"); !strings.Contains(body, `"unknown_pos":2`) {
+		t.Fatalf("status.json: %s", body)
+	}
+}
+
+// TestCommandsBoundedPerSubject: commands for a POS nobody serves cannot
+// fill the store: past CommandsPerSubject waiting on one subject, the
+// register's publish is refused (it hears of it), never silently dropped.
+func TestCommandsBoundedPerSubject(t *testing.T) {
+	h := newHarness(t, withExternalNATS())
+	js, _ := jetstream.New(h.nc)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	for i := range intake.CommandsPerSubject {
+		if _, err := js.Publish(ctx, "pos.S1.POS9.cmd.sale", []byte(`{"sale_id":"b`+strconv.Itoa(i)+`","total_amount":"1.00"}`)); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	_, err := js.Publish(ctx, "pos.S1.POS9.cmd.sale", []byte(`{"sale_id":"over","total_amount":"1.00"}`))
+	if err == nil {
+		t.Fatal("a command beyond the per-subject bound was stored")
+	}
+	// Served POS are not affected.
+	h.send("POS1", "sale", `{"sale_id":"b-ok","total_amount":"1.00"}`)
+	h.waitSale("b-ok", "created")
 }

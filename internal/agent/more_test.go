@@ -67,10 +67,11 @@ func TestCancelUnavailableKeepsSale(t *testing.T) {
 	}
 }
 
-// TestForeignPOSCommandsWait: commands for a POS this agent does not serve
-// are left in the stream for whoever serves it.
+// TestForeignPOSCommandsWait: on an external server (nats.unknown_pos
+// keep, the default), commands for a POS this agent does not serve are
+// left in the stream for whoever serves it.
 func TestForeignPOSCommandsWait(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, withExternalNATS())
 	h.send("POS9", "sale", `{"sale_id":"f9","total_amount":"1.00"}`)
 	h.send("POS1", "sale", `{"sale_id":"f1","total_amount":"1.00"}`)
 	h.waitSale("f1", "created")

@@ -23,8 +23,11 @@ type Handler interface {
 }
 
 // AckWait is how long the server waits for an acknowledgement before it
-// redelivers; long API retries are kept alive with in-progress acks.
-const AckWait = 30 * time.Second
+// redelivers; long API retries are kept alive with in-progress acks (every
+// AckWait/3). It is short so that a command in hand when the agent was
+// killed is delivered again within seconds of the restart (docs/degraded.md,
+// "Crash recovery"; measured in BENCHMARKS.md).
+const AckWait = 5 * time.Second
 
 // Consumer feeds one POS's commands to its handler, one at a time.
 type Consumer struct {
