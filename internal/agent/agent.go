@@ -229,6 +229,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { a.sampleConsumers(gctx, js, streams.Commands, consumers); return nil })
 	a.startStrays(g, gctx, nc, js, streams, watchedEvents{a.feed.tap(pub), a.health})
+	g.Go(func() error { a.reviveJetStream(gctx); return nil })
 	svc, err := a.startStatusService(nc)
 	if err != nil {
 		return err

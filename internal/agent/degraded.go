@@ -46,16 +46,24 @@ func (w watchedEvents) Publish(ctx context.Context, ev events.Event) error {
 	err := w.Publisher.Publish(ctx, ev)
 	if err == nil || errors.Is(err, events.ErrNotStored) {
 		w.h.storageResult("events", err)
+	} else if r := refusal(err); r != nil {
+		w.h.storageResult("events", r)
 	}
 	return err
 }
 
 // refusal keeps the errors by which the server refused a write (storage
-// or limits); a lost connection is the nats check's business.
+// or limits), or did not answer it (a stream stuck on a write error, as
+// after a full disk); a closed connection is the nats check's business.
 func refusal(err error) error {
 	var apiErr *jetstream.APIError
-	if err != nil && errors.As(err, &apiErr) {
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &apiErr):
 		return errors.New(apiErr.Description)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoStreamResponse):
+		return errors.New("no answer from JetStream")
 	}
 	return nil
 }
@@ -130,4 +138,57 @@ func (a *Agent) answerStray(ctx context.Context, pub session.Publisher, st intak
 	a.unknownPOS.Add(1)
 	a.log.Warn("command for a POS this agent does not serve: rejected (unknown_pos) and removed", "seq", st.Seq, "verb", verb)
 	return nil
+}
+
+// reviveEvery is how often the embedded server's JetStream is checked.
+const reviveEvery = 2 * time.Second
+
+// reviveJetStream brings the embedded server's JetStream back after the
+// disk was full: nats-server either switches JetStream off, or leaves the
+// stream that hit "no space left on device" refusing every write even
+// after space returns. Once the store's filesystem has room again, the
+// agent restarts JetStream (streams, consumers and records are reloaded
+// from disk), so storage recovers without restarting the agent. Only the
+// embedded server: an external one is its operator's.
+func (a *Agent) reviveJetStream(ctx context.Context) {
+	a.mu.Lock()
+	srv := a.embedded
+	a.mu.Unlock()
+	if srv == nil {
+		return
+	}
+	ns := srv.NATS()
+	cfg := ns.JetStreamConfig()
+	if cfg == nil {
+		return
+	}
+	saved := *cfg
+	t := time.NewTicker(reviveEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		enabled := ns.JetStreamEnabled()
+		if enabled && !a.health.storageStuck() || !diskHasRoom(saved.StoreDir) {
+			continue
+		}
+		if enabled {
+			a.log.Warn("storage stuck after a full disk, and the disk has room again: restarting JetStream")
+			if err := ns.ShutdownJetStream(); err != nil {
+				a.log.Warn("stopping JetStream failed", "err", err)
+				continue
+			}
+		}
+		c := saved
+		if err := ns.EnableJetStream(&c); err != nil {
+			a.health.storageResult("jetstream", errors.New("the embedded server's JetStream is off: "+err.Error()))
+			a.log.Warn("JetStream still off; will try again", "err", err, "in", reviveEvery)
+			continue
+		}
+		a.health.storageResult("jetstream", nil)
+		a.log.Info("JetStream is back on")
+	}
 }

@@ -137,6 +137,19 @@ func (h *health) storageResult(part string, err error) {
 	}
 }
 
+// storageStuck reports a write the server did not answer or that hit a
+// full disk: the sign of a stream stuck on a write error.
+func (h *health) storageStuck() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, why := range h.storage {
+		if strings.Contains(why, "no answer from JetStream") || strings.Contains(why, "no space left") {
+			return true
+		}
+	}
+	return false
+}
+
 func (h *health) addConsumer(pos string, c consumerHealth) {
 	h.mu.Lock()
 	h.consumers[pos] = c
