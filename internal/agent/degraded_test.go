@@ -438,3 +438,34 @@ func TestCommandsBoundedPerSubject(t *testing.T) {
 	h.send("POS1", "sale", `{"sale_id":"b-ok","total_amount":"1.00"}`)
 	h.waitSale("b-ok", "created")
 }
+
+// TestRefundEventOnceWhenStorageRefuses: a refund carried out while the
+// records refuse writes is announced once, however often the command
+// comes back, and recorded once storage is back.
+func TestRefundEventOnceWhenStorageRefuses(t *testing.T) {
+	h := newHarness(t, withExternalNATS())
+	h.send("POS1", "sale", `{"sale_id":"fx3","total_amount":"6.00"}`)
+	created := h.waitSale("fx3", "created").Event
+	if err := h.sim.Pay(created.OrderID); err != nil {
+		t.Fatal(err)
+	}
+	h.waitSale("fx3", "processed")
+	h.waitRecord("sale.POS1.fx3", `"state":"processed"`)
+	restore := h.refuseAll(recordsStream)
+	h.send("POS1", "refund", `{"sale_id":"fx3","refund_id":"r1","amount":"2.00"}`)
+	h.waitSale("fx3", "refunded")
+	path := "/v1/orders/" + created.OrderID + "/refund"
+	h.simWait(func() bool { return h.apiCalls("POST", path) >= 3 })
+	if n := h.live("fx3", "refunded"); n != 1 {
+		t.Fatalf("%d live refunded events while the records refused writes, want 1", n)
+	}
+	restore()
+	h.settled("POS1")
+	h.waitRecord("sale.POS1.fx3", `"refund_id":"r1"`)
+	if n := h.live("fx3", "refunded"); n != 1 {
+		t.Fatalf("%d live refunded events, want 1", n)
+	}
+	if o, _ := h.sim.Order(created.OrderID); len(o.Refunds) != 1 {
+		t.Fatalf("refunds at the API: %+v", o.Refunds)
+	}
+}
