@@ -140,8 +140,13 @@ func (a *Agent) answerStray(ctx context.Context, pub session.Publisher, st intak
 	return nil
 }
 
-// reviveEvery is how often the embedded server's JetStream is checked.
-const reviveEvery = 2 * time.Second
+// reviveEvery is how often the embedded server's JetStream is checked;
+// stuckAfter is how long writes must fail, none succeeding, before
+// JetStream is restarted.
+const (
+	reviveEvery = 2 * time.Second
+	stuckAfter  = 10 * time.Second
+)
 
 // reviveJetStream brings the embedded server's JetStream back after the
 // disk was full: nats-server either switches JetStream off, or leaves the
@@ -172,7 +177,7 @@ func (a *Agent) reviveJetStream(ctx context.Context) {
 		case <-t.C:
 		}
 		enabled := ns.JetStreamEnabled()
-		if enabled && !a.health.storageStuck() || !diskHasRoom(saved.StoreDir) {
+		if enabled && !a.health.storageStuck(stuckAfter) || !diskHasRoom(saved.StoreDir) {
 			continue
 		}
 		if enabled {

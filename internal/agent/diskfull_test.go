@@ -64,7 +64,15 @@ func fillDisk(t *testing.T, dir string) (free func()) {
 // TestDiskFullRecovers: the NATS store's filesystem fills up; the agent
 // reports storage, repeats no effect, and goes on by itself once space
 // returns.
+//
+// Not under the race detector: restarting JetStream inside a running
+// nats-server (v2.15.2) trips it in the server's own code (the API queue is
+// replaced while a request in flight reads it). CI runs this test without
+// -race in a step of its own.
 func TestDiskFullRecovers(t *testing.T) {
+	if raceEnabled {
+		t.Skip("restarting JetStream in-process races inside nats-server; run without -race")
+	}
 	disk := smallDisk(t, "48m")
 	h := newHarness(t, withConfig(func(c *config.Config) {
 		c.NATS.Embedded.StoreDir = filepath.Join(disk, "nats")

@@ -23,6 +23,7 @@ type health struct {
 	retryBudget time.Duration
 	now         func() time.Time
 	storage     map[string]string // "records", "events" -> why writes are refused
+	storageDown time.Time         // since when storage fails without a success
 	consumers   map[string]consumerHealth
 	printers    map[string]interface{ Health() string }
 	changed     chan struct{} // closed and replaced when a check changes
@@ -132,16 +133,26 @@ func (h *health) storageResult(part string, err error) {
 	} else {
 		h.storage[part] = "refusing writes (" + part + "): " + err.Error()
 	}
+	switch {
+	case len(h.storage) == 0:
+		h.storageDown = time.Time{}
+	case h.storageDown.IsZero():
+		h.storageDown = h.now()
+	}
 	if now, has := h.storage[part]; had != has || now != prev {
 		h.notifyLocked()
 	}
 }
 
-// storageStuck reports a write the server did not answer or that hit a
-// full disk: the sign of a stream stuck on a write error.
-func (h *health) storageStuck() bool {
+// storageStuck reports writes the server did not answer or that hit a
+// full disk, with no success for at least stuckAfter: the sign of a
+// stream stuck on a write error (a slow disk has successes in between).
+func (h *health) storageStuck(stuckAfter time.Duration) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.storageDown.IsZero() || h.now().Sub(h.storageDown) < stuckAfter {
+		return false
+	}
 	for _, why := range h.storage {
 		if strings.Contains(why, "no answer from JetStream") || strings.Contains(why, "no space left") {
 			return true

@@ -28,7 +28,7 @@ type Streams struct {
 // CommandsPerSubject is how many commands may wait on one subject (one
 // POS's verb): a POS nobody serves cannot fill the store, and a register
 // publishing beyond it gets an error rather than a silent drop.
-const CommandsPerSubject = 100
+const CommandsPerSubject = 1000
 
 // CommandSubjects is the command stream's subject filter.
 func (s Streams) CommandSubjects() string { return s.Prefix + ".*.*.cmd.>" }
