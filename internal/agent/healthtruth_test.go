@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/posagent/posagent/internal/qrorder/qrordertest"
 )
@@ -29,7 +30,7 @@ func TestTokenProbedAtStart(t *testing.T) {
 	h := &harness{t: t, token: "APP_USR-wrong-token-0123456789", logBuf: &syncBuffer{}}
 	h.agentOpts = append(h.agentOpts, func(o *Options) {
 		o.Watchdog = func() { fed.Add(1) }
-		o.WatchdogEvery = 10_000_000 // 10ms
+		o.WatchdogEvery = 10 * time.Millisecond
 	})
 	h.setup()
 	h.waitChecks("rejects the token", func(r healthReport) bool { return r.Checks["api_token"] == "rejected" })
