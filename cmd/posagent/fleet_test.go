@@ -119,7 +119,7 @@ func TestFleetAndStatusCommands(t *testing.T) {
 	// status, text and JSON.
 	r = runStatus(t, "-config", a.cfg, "-timeout", "30s")
 	if r.code != exitOK || !strings.Contains(r.stdout, "store Tienda S7 (S7): posagent ") ||
-		!strings.Contains(r.stdout, "health: ok (api_token ok, consumers ok, nats ok)") ||
+		!strings.Contains(r.stdout, "health: ok (api ok, api_token ok, consumers ok, nats ok, storage ok)") ||
 		!regexp.MustCompile(`(?m)^S7 +POS1 +awaiting_payment +ops1 +99\.90 `).MatchString(r.stdout) {
 		t.Fatalf("%s", r)
 	}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -60,6 +61,9 @@ type Options struct {
 	// HTTPListener, when set, is used instead of listening on http.listen
 	// (tests pass a random-port listener).
 	HTTPListener net.Listener
+	// ProbeEvery is how often the Orders API is probed while the token is
+	// rejected or the API unreachable; default 30s.
+	ProbeEvery time.Duration
 }
 
 // Agent is the running daemon.
@@ -82,6 +86,8 @@ type Agent struct {
 	httpConns *connLimiter
 	ready     chan struct{}
 	started   time.Time
+	// unknownPOS counts commands answered unknown_pos (status page).
+	unknownPOS atomic.Int64
 }
 
 // New checks the options; Run does the work.
@@ -104,8 +110,11 @@ func New(o Options) (*Agent, error) {
 	if o.ReadFile == nil {
 		o.ReadFile = os.ReadFile
 	}
+	if o.ProbeEvery <= 0 {
+		o.ProbeEvery = 30 * time.Second
+	}
 	a := &Agent{o: o, cfg: o.Config, log: o.Logger, metrics: metrics.New(), sessions: map[string]*session.Session{}, ready: make(chan struct{}), started: time.Now()}
-	a.health = newHealth()
+	a.health = newHealth(o.Config.MercadoPago.RetryBudget, time.Now)
 	if f := o.Config.MercadoPago.WebhookSecretFile; f != "" {
 		sec, err := a.readSecret("mercadopago.webhook_secret_file", f)
 		if err != nil {
@@ -164,13 +173,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	for i, p := range cfg.POS {
 		posIDs[i] = p.ExternalPOSID
 	}
-	streams := intake.Streams{Prefix: cfg.NATS.SubjectPrefix, Commands: cfg.NATS.Streams.Commands, Events: cfg.NATS.Streams.Events, EventsMaxBytes: cfg.NATS.EventsMaxBytes}
+	streams := intake.Streams{Prefix: cfg.NATS.SubjectPrefix, Commands: cfg.NATS.Streams.Commands, Events: cfg.NATS.Streams.Events,
+		EventsMaxBytes: cfg.NATS.EventsMaxBytes, CommandsMaxBytes: cfg.NATS.CommandsMaxBytes}
 	setupCtx, cancelSetup := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelSetup()
 	if err := streams.Ensure(setupCtx, js, cfg.StoreID, posIDs); err != nil {
 		return err
 	}
-	store, err := salestore.Open(setupCtx, js, salestore.Options{Bucket: "posagent_" + cfg.StoreID, TTL: cfg.SaleRetention})
+	store, err := salestore.Open(setupCtx, js, salestore.Options{Bucket: "posagent_" + cfg.StoreID, TTL: cfg.SaleRetention, MaxBytes: cfg.NATS.RecordsMaxBytes})
 	if err != nil {
 		return err
 	}
@@ -190,6 +200,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()
 	g, gctx := errgroup.WithContext(runCtx)
+	g.Go(func() error {
+		a.probeAPI(gctx, func(ctx context.Context, id string) error { _, err := api.Get(ctx, id); return err }, a.o.ProbeEvery)
+		return nil
+	})
 	var consumers []*intake.Consumer
 	for i := range cfg.POS {
 		p := &cfg.POS[i]
@@ -206,6 +220,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		cons := intake.NewConsumer(js, streams, cfg.StoreID, p.ExternalPOSID, parts.session, a.log)
 		cons.Grace = a.o.ShutdownGrace
+		cons.StallAfter = 2*cfg.MercadoPago.RetryBudget + time.Minute
 		if _, err := cons.Setup(setupCtx); err != nil {
 			return err
 		}
@@ -213,6 +228,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.health.addConsumer(p.ExternalPOSID, cons)
 	}
 	g.Go(func() error { a.sampleConsumers(gctx, js, streams.Commands, consumers); return nil })
+	a.startStrays(g, gctx, nc, js, streams, watchedEvents{a.feed.tap(pub), a.health})
+	g.Go(func() error { a.reviveJetStream(gctx); return nil })
 	svc, err := a.startStatusService(nc)
 	if err != nil {
 		return err
@@ -295,9 +312,9 @@ func (a *Agent) watchdog(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			// The watchdog is fed only while the agent can do its job, so
-			// systemd restarts one that is stuck rather than merely busy.
-			if a.health.alive() {
+			// The watchdog is fed while the agent's core answers: systemd
+			// restarts a hung agent, never a merely degraded one.
+			if a.health.responsive() {
 				a.o.Watchdog()
 			}
 		}

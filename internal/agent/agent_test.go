@@ -212,7 +212,7 @@ func TestRejectionsReachNoAPI(t *testing.T) {
 			t.Errorf("%s %.60s: got %+v %+v", c.verb, c.payload, ev, ev.Error)
 		}
 	}
-	if n := len(h.sim.Requests()); n != 0 {
+	if n := h.apiRequests(); n != 0 {
 		t.Fatalf("%d API requests for invalid commands", n)
 	}
 	// The agent is still fine.

@@ -80,6 +80,16 @@ func TestAlertRules(t *testing.T) {
 			t.Errorf("no alert %s", want)
 		}
 	}
+	// Every alert has a promtool unit test (CI runs them).
+	tests, err := os.ReadFile("../../deploy/prometheus/posagent-alerts.test.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for a := range seen {
+		if !strings.Contains(string(tests), "alertname: "+a+"\n") {
+			t.Errorf("deploy/prometheus/posagent-alerts.test.yml has no test for %s", a)
+		}
+	}
 	doc, err := os.ReadFile("../../docs/fleet.md")
 	if err != nil {
 		t.Fatal(err)

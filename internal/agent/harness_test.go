@@ -52,6 +52,7 @@ type harness struct {
 	events []register.Received
 
 	noRegister bool
+	agentOpts  []func(*Options) // applied to the agent's options at each start
 }
 
 type syncBuffer struct {
@@ -133,9 +134,13 @@ func (h *harness) start() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	a, err := New(Options{Config: h.cfg, Token: secret.New(h.token), Backoff: 5 * time.Millisecond,
+	o := Options{Config: h.cfg, Token: secret.New(h.token), Backoff: 5 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(h.logBuf, &slog.HandlerOptions{Level: slog.LevelDebug})), HTTPListener: ln,
-		ShutdownGrace: 200 * time.Millisecond})
+		ShutdownGrace: 200 * time.Millisecond, ProbeEvery: 100 * time.Millisecond}
+	for _, f := range h.agentOpts {
+		f(&o)
+	}
+	a, err := New(o)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -7,21 +7,44 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
-// health is what /healthz reports (CONTRACT.md section 6).
+// health is what /healthz reports (CONTRACT.md section 6; what each check
+// means and how it recovers: docs/degraded.md).
 type health struct {
-	mu        sync.Mutex
-	nats      string // "ok" or why not
-	apiToken  string // "unknown", "ok", or "refused (401)"
-	consumers map[string]interface{ Running() bool }
-	printers  map[string]interface{ Health() string }
-	changed   chan struct{} // closed and replaced when nats or api_token change
+	mu       sync.Mutex
+	nats     string // "ok" or why not
+	apiToken string // "unknown", "ok", or "rejected"
+	// apiDown is when the Orders API stopped answering (network errors,
+	// 5xx, 429 since the last real answer); zero while it answers.
+	apiDown     time.Time
+	apiAnswered bool
+	retryBudget time.Duration
+	now         func() time.Time
+	storage     map[string]string // "records", "events" -> why writes are refused
+	storageDown time.Time         // since when storage fails without a success
+	consumers   map[string]consumerHealth
+	printers    map[string]interface{ Health() string }
+	changed     chan struct{} // closed and replaced when a check changes
 }
 
-func newHealth() *health {
-	return &health{nats: "connecting", apiToken: "unknown", consumers: map[string]interface{ Running() bool }{},
+// consumerHealth is what the health asks a POS's consumer.
+type consumerHealth interface {
+	Running() bool
+	Stalled() string // "" or why the POS does not get through its commands
+}
+
+func newHealth(retryBudget time.Duration, now func() time.Time) *health {
+	return &health{nats: "connecting", apiToken: "unknown", retryBudget: retryBudget, now: now,
+		storage: map[string]string{}, consumers: map[string]consumerHealth{},
 		printers: map[string]interface{ Health() string }{}, changed: make(chan struct{})}
+}
+
+func (h *health) notify() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.notifyLocked()
 }
 
 // notifyLocked wakes whoever waits for a change.
@@ -56,32 +79,89 @@ func (h *health) waitFor(ctx context.Context, cond func(healthReport) bool) erro
 		if cond(h.report()) {
 			return nil
 		}
+		// Consumers and printers are asked, not heard from: look again
+		// now and then too.
+		t := time.NewTimer(250 * time.Millisecond)
 		select {
 		case <-ch:
+		case <-t.C:
 		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
 		}
+		t.Stop()
 	}
 }
 
-// apiAnswer follows the API's answers: a 401 means the token is refused
-// until an answer shows it is accepted again.
+// apiAnswer follows the API's answers: a 401 means the token is rejected
+// until an answer shows it is accepted again; network errors, 5xx and 429
+// since the last real answer make the API unreachable once they last
+// longer than the retry budget.
 func (h *health) apiAnswer(code string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	prev := h.apiToken
+	prevToken, prevDown := h.apiToken, h.apiDown
 	switch {
-	case code == "401":
-		h.apiToken = "refused (401 unauthorized)"
-	case strings.HasPrefix(code, "2"), code == "404", code == "409", code == "400":
-		h.apiToken = "ok"
+	case code == "error" || code == "429" || strings.HasPrefix(code, "5"):
+		if h.apiDown.IsZero() {
+			h.apiDown = h.now()
+			// Past the budget the check turns unreachable: wake waiters.
+			time.AfterFunc(h.retryBudget+time.Millisecond, h.notify)
+		}
+	default:
+		h.apiAnswered, h.apiDown = true, time.Time{}
+		switch {
+		case code == "401":
+			h.apiToken = "rejected"
+		case strings.HasPrefix(code, "2"), code == "404", code == "409", code == "400":
+			h.apiToken = "ok"
+		}
 	}
-	if h.apiToken != prev {
+	if h.apiToken != prevToken || h.apiDown != prevDown {
 		h.notifyLocked()
 	}
 }
 
-func (h *health) addConsumer(pos string, c interface{ Running() bool }) {
+// storageResult follows writes to part ("records", "events"): a write the
+// server refused makes storage fail until a write succeeds again.
+func (h *health) storageResult(part string, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	prev, had := h.storage[part]
+	if err == nil {
+		delete(h.storage, part)
+	} else {
+		h.storage[part] = "refusing writes (" + part + "): " + err.Error()
+	}
+	switch {
+	case len(h.storage) == 0:
+		h.storageDown = time.Time{}
+	case h.storageDown.IsZero():
+		h.storageDown = h.now()
+	}
+	if now, has := h.storage[part]; had != has || now != prev {
+		h.notifyLocked()
+	}
+}
+
+// storageStuck reports writes the server did not answer or that hit a
+// full disk, with no success for at least stuckAfter: the sign of a
+// stream stuck on a write error (a slow disk has successes in between).
+func (h *health) storageStuck(stuckAfter time.Duration) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.storageDown.IsZero() || h.now().Sub(h.storageDown) < stuckAfter {
+		return false
+	}
+	for _, why := range h.storage {
+		if strings.Contains(why, "no answer from JetStream") || strings.Contains(why, "no space left") {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *health) addConsumer(pos string, c consumerHealth) {
 	h.mu.Lock()
 	h.consumers[pos] = c
 	h.mu.Unlock()
@@ -101,35 +181,75 @@ type healthReport struct {
 func (h *health) report() healthReport {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	r := healthReport{Status: "ok", Checks: map[string]string{"nats": h.nats, "api_token": h.apiToken}}
-	var stopped []string
-	for pos, c := range h.consumers {
-		if !c.Running() {
-			stopped = append(stopped, pos)
-		}
-	}
-	sort.Strings(stopped)
-	switch {
-	case len(h.consumers) == 0:
-		r.Checks["consumers"] = "not started"
-	case len(stopped) > 0:
-		r.Checks["consumers"] = "stopped: " + strings.Join(stopped, ",")
-	default:
-		r.Checks["consumers"] = "ok"
-	}
+	r := healthReport{Status: "ok", Checks: map[string]string{"nats": h.nats, "api_token": h.apiToken,
+		"api": h.apiCheck(), "storage": h.storageCheck()}}
+	r.Checks["consumers"] = h.consumersCheck()
 	for pos, p := range h.printers {
 		r.Checks["printer:"+pos] = p.Health()
 	}
-	// The token may be "unknown" before the first answer; printers do not
-	// make the agent unhealthy (the order flow never waits on them).
-	if h.nats != "ok" || r.Checks["consumers"] != "ok" || strings.HasPrefix(h.apiToken, "refused") {
+	// The token and the API may be "unknown" before the first answer;
+	// printers do not make the agent unhealthy (the order flow never
+	// waits on them).
+	if h.nats != "ok" || r.Checks["consumers"] != "ok" || h.apiToken == "rejected" ||
+		r.Checks["api"] == "unreachable" || r.Checks["storage"] != "ok" {
 		r.Status = "unavailable"
 	}
 	return r
 }
 
-// alive reports whether the watchdog should be fed.
-func (h *health) alive() bool { return h.report().Status == "ok" }
+func (h *health) apiCheck() string {
+	switch {
+	case !h.apiDown.IsZero() && h.now().Sub(h.apiDown) > h.retryBudget:
+		return "unreachable"
+	case h.apiAnswered:
+		return "ok"
+	}
+	return "unknown"
+}
+
+func (h *health) storageCheck() string {
+	if len(h.storage) == 0 {
+		return "ok"
+	}
+	parts := make([]string, 0, len(h.storage))
+	for _, why := range h.storage {
+		parts = append(parts, why)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, "; ")
+}
+
+func (h *health) consumersCheck() string {
+	var stopped, stalled []string
+	for pos, c := range h.consumers {
+		if !c.Running() {
+			stopped = append(stopped, pos)
+		} else if why := c.Stalled(); why != "" {
+			stalled = append(stalled, pos+" ("+why+")")
+		}
+	}
+	sort.Strings(stopped)
+	sort.Strings(stalled)
+	switch {
+	case len(h.consumers) == 0:
+		return "not started"
+	case len(stopped) > 0:
+		return "stopped: " + strings.Join(stopped, ",")
+	case len(stalled) > 0:
+		return "stalled: " + strings.Join(stalled, ", ")
+	}
+	return "ok"
+}
+
+// responsive reports that the agent's core still answers: the health
+// state can be read. The watchdog is fed on it, not on the checks: a
+// degraded agent (API down, storage full, token rejected) is reported,
+// not restarted (docs/degraded.md).
+func (h *health) responsive() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return true
+}
 
 func (h *health) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	r := h.report()

@@ -25,6 +25,7 @@ func (a *Agent) buildPOS(p *config.POS, api *qrorder.Client, store *salestore.St
 	cfg := a.cfg
 	pos := p.ExternalPOSID
 	log := a.log.With("pos", pos)
+	a.metrics.InitPOS(pos)
 	sinks, err := DisplaySinks(p, a.o.Terminal, a.o.PlainTerminal, a.web)
 	if err != nil {
 		return nil, err
@@ -40,7 +41,8 @@ func (a *Agent) buildPOS(p *config.POS, api *qrorder.Client, store *salestore.St
 		OnError: func(typ string, err error) { a.metrics.DisplayError(pos, typ) },
 	})
 	parts := &posParts{screens: screens}
-	deps := session.Deps{API: api, Store: store, Events: a.feed.tap(pub), Screens: screens, Metrics: a.metrics, Logger: a.log}
+	deps := session.Deps{API: api, Store: watchedStore{store, a.health}, Events: watchedEvents{a.feed.tap(pub), a.health},
+		Screens: screens, Metrics: a.metrics, Logger: a.log}
 	if p.Printer != nil {
 		pr, err := a.newPrinter(pos, p.Printer, pub)
 		if err != nil {

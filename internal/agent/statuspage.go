@@ -61,6 +61,9 @@ type statusNATS struct {
 	URL    string `json:"url"`
 	Domain string `json:"domain,omitempty"`
 	Hub    string `json:"hub,omitempty"` // "connected" or "disconnected" with a leaf link
+	// UnknownPOS counts commands for POS this agent does not serve,
+	// answered unknown_pos and removed since start.
+	UnknownPOS int64 `json:"unknown_pos,omitempty"`
 }
 
 type posView struct {
@@ -81,7 +84,7 @@ func (a *Agent) snapshot() statusSnapshot {
 	s := statusSnapshot{
 		StoreID: cfg.StoreID, StoreName: cfg.StoreName, Version: version.Version(),
 		Started: events.Stamp(a.started), Health: a.health.report(),
-		NATS: statusNATS{URL: RedactURL(a.NATSURL()), Hub: a.hubLink()},
+		NATS: statusNATS{URL: RedactURL(a.NATSURL()), Hub: a.hubLink(), UnknownPOS: a.unknownPOS.Load()},
 		POS:  make(map[string]posView, len(cfg.POS)),
 	}
 	if cfg.NATS.URL == "" {

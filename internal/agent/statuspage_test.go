@@ -202,7 +202,9 @@ func TestStatusQueryExtensions(t *testing.T) {
 // TestOperationsMetrics: the consumer backlog, the checks and the build
 // are exported.
 func TestOperationsMetrics(t *testing.T) {
-	h := newHarness(t)
+	// An external server keeps commands for POS this agent does not serve
+	// (nats.unknown_pos keep); the embedded one would reject them.
+	h := newHarness(t, withExternalNATS())
 	js, err := jetstream.New(h.nc)
 	if err != nil {
 		t.Fatal(err)

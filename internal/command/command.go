@@ -45,6 +45,7 @@ const (
 	CodeStale           = "stale_command"
 	CodeAPIUnavailable  = "api_unavailable"
 	CodeInvalidQRData   = "invalid_qr_data"
+	CodeUnknownPOS      = "unknown_pos" // a command for a POS this agent does not serve
 )
 
 // Rejection is why a command was refused. SaleID echoes the command's

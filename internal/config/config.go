@@ -55,13 +55,23 @@ type NATS struct {
 	URL string `yaml:"url"`
 	// Name is the client connection name servers show (default
 	// posagent-<store_id>).
-	Name           string   `yaml:"name"`
-	SubjectPrefix  string   `yaml:"subject_prefix"`
-	Streams        Streams  `yaml:"streams"`
-	EventsMaxBytes int64    `yaml:"events_max_bytes"`
-	Auth           NATSAuth `yaml:"auth"`
-	TLS            NATSTLS  `yaml:"tls"`
-	Embedded       Embedded `yaml:"embedded"`
+	Name           string  `yaml:"name"`
+	SubjectPrefix  string  `yaml:"subject_prefix"`
+	Streams        Streams `yaml:"streams"`
+	EventsMaxBytes int64   `yaml:"events_max_bytes"`
+	// CommandsMaxBytes bounds the command stream (when the agent creates
+	// it) and RecordsMaxBytes the sale records bucket; with the embedded
+	// server the three limits must fit in embedded.max_store.
+	CommandsMaxBytes int64 `yaml:"commands_max_bytes"`
+	RecordsMaxBytes  int64 `yaml:"records_max_bytes"`
+	// UnknownPOS is what happens to commands for a POS this agent does not
+	// serve on an external server: "keep" (another agent may serve it) or
+	// "reject" (answered unknown_pos and removed). The embedded server
+	// always rejects them.
+	UnknownPOS string   `yaml:"unknown_pos"`
+	Auth       NATSAuth `yaml:"auth"`
+	TLS        NATSTLS  `yaml:"tls"`
+	Embedded   Embedded `yaml:"embedded"`
 }
 
 // Streams names the JetStream streams.
@@ -211,9 +221,12 @@ func defaults() *Config {
 			PollInterval:    2 * time.Second,
 		},
 		NATS: NATS{
-			SubjectPrefix:  "pos",
-			Streams:        Streams{Commands: "POS_CMD", Events: "POS_EVT"},
-			EventsMaxBytes: 64 * mib,
+			SubjectPrefix:    "pos",
+			Streams:          Streams{Commands: "POS_CMD", Events: "POS_EVT"},
+			EventsMaxBytes:   64 * mib,
+			CommandsMaxBytes: 16 * mib,
+			RecordsMaxBytes:  64 * mib,
+			UnknownPOS:       "keep",
 			Embedded: Embedded{
 				Listen:    DefaultNATSListen,
 				MaxMemory: 32 * mib,
@@ -354,4 +367,18 @@ func (c *Config) FindPOS(id string) (*POS, bool) {
 		}
 	}
 	return nil, false
+}
+
+// Lower bounds of the storage limits.
+const (
+	MinCommandsMaxBytes = 1 * mib
+	MinRecordsMaxBytes  = 1 * mib
+)
+
+// StorageNeeded is what the streams and the records bucket may take in the
+// embedded server's store: their limits plus an eighth for the server's
+// own overhead (indexes, the stream of a few bytes per message).
+func StorageNeeded(n NATS) int64 {
+	sum := n.EventsMaxBytes + n.CommandsMaxBytes + n.RecordsMaxBytes
+	return sum + sum/8
 }

@@ -114,7 +114,7 @@ func TestParseValues(t *testing.T) {
 		want any
 	}{
 		{"nats: {events_max_bytes: 512KiB}", func(c *Config) any { return c.NATS.EventsMaxBytes }, int64(512 << 10)},
-		{"nats: {events_max_bytes: 1GiB}", func(c *Config) any { return c.NATS.EventsMaxBytes }, int64(1 << 30)},
+		{"nats: {events_max_bytes: 1GiB, embedded: {max_store: 2GiB}}", func(c *Config) any { return c.NATS.EventsMaxBytes }, int64(1 << 30)},
 		{"nats: {events_max_bytes: 1048576}", func(c *Config) any { return c.NATS.EventsMaxBytes }, int64(1048576)},
 		{`nats: {events_max_bytes: "2 MiB"}`, func(c *Config) any { return c.NATS.EventsMaxBytes }, int64(2 << 20)},
 		{"nats: {embedded: {sync: 1s}}", func(c *Config) any { return c.NATS.Embedded.Sync }, "1s"},

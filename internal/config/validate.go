@@ -168,6 +168,23 @@ func (c *Config) validateNATS(v *checker) {
 	if n.EventsMaxBytes <= 0 {
 		v.add("nats.events_max_bytes", "must be positive: the events stream needs a size limit", quote(formatSize(n.EventsMaxBytes)))
 	}
+	if n.CommandsMaxBytes < MinCommandsMaxBytes {
+		v.add("nats.commands_max_bytes", "must be at least 1MiB: the command stream needs room for a few large commands", quote(formatSize(n.CommandsMaxBytes)))
+	}
+	if n.RecordsMaxBytes < MinRecordsMaxBytes {
+		v.add("nats.records_max_bytes", "must be at least 1MiB: the sale records need room", quote(formatSize(n.RecordsMaxBytes)))
+	}
+	if n.UnknownPOS != "keep" && n.UnknownPOS != "reject" {
+		v.add("nats.unknown_pos", `must be "keep" or "reject"`, quote(n.UnknownPOS))
+	}
+	if n.URL == "" && n.Embedded.MaxStore > 0 {
+		// The embedded server refuses a stream or bucket that does not fit
+		// in what is left of max_store: say so now, not at run.
+		if need := StorageNeeded(n); need > n.Embedded.MaxStore {
+			v.add("nats.embedded.max_store", fmt.Sprintf("too small for events_max_bytes + commands_max_bytes + records_max_bytes + 1/8 headroom (%s)", formatSize(need)),
+				quote(formatSize(n.Embedded.MaxStore)))
+		}
+	}
 
 	a := n.Auth
 	v.absPath("nats.auth.password_file", a.PasswordFile, false)

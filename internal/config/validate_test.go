@@ -82,6 +82,12 @@ func TestParseBad(t *testing.T) {
 		{"base url user only", base + "mercadopago: {base_url: \"https://APP_USR-1@x\"}\n", []string{`mercadopago.base_url: must not hold credentials: the token comes from mercadopago.access_token_file`}},
 		{"base url credentials", base + "mercadopago: {base_url: \"https://u:hunter2@x\"}\n", []string{`mercadopago.base_url: must not hold credentials: the token comes from mercadopago.access_token_file`}},
 		{"relative token file", base + "mercadopago: {access_token_file: token.txt}\n", []string{`mercadopago.access_token_file: must be an absolute path (the service runs in /) ("token.txt")`}},
+		{"storage does not fit", base + "nats: {embedded: {max_store: 100MiB}}\n", []string{`nats.embedded.max_store: too small for events_max_bytes + commands_max_bytes + records_max_bytes + 1/8 headroom (162MiB) ("100MiB")`}},
+		{"storage limits", base + "nats: {commands_max_bytes: 1KiB, records_max_bytes: 0, unknown_pos: drop}\n", []string{
+			`nats.commands_max_bytes: must be at least 1MiB: the command stream needs room for a few large commands ("1KiB")`,
+			`nats.records_max_bytes: must be at least 1MiB: the sale records need room ("0")`,
+			`nats.unknown_pos: must be "keep" or "reject" ("drop")`,
+		}},
 		{"bad size", base + "nats: {events_max_bytes: 64MB}\n", []string{`nats.events_max_bytes: must be a size like 512KiB, 64MiB or 1GiB, or a number of bytes ("64MB")`}},
 		{"zero max memory", base + "nats: {embedded: {max_memory: 0}}\n", []string{`nats.embedded.max_memory: must be positive: without a limit JetStream claims 75% of RAM ("0")`}},
 		{"bad sync", base + "nats: {embedded: {sync: sometimes}}\n", []string{`nats.embedded.sync: must be "always" (fsync every write) or a sync interval like 1s ("sometimes")`}},

@@ -70,9 +70,6 @@ func (c *Config) Warnings(env Env) []Warning {
 		if e.MaxMemory <= 0 || e.MaxStore <= 0 {
 			w.add("nats.embedded", "JetStream limits max_memory and max_store missing: the server would claim 75% of RAM and up to 1 TB of disk")
 		}
-		if n.EventsMaxBytes > e.MaxStore && e.MaxStore > 0 {
-			w.add("nats.events_max_bytes", fmt.Sprintf("larger than nats.embedded.max_store (%s): the events stream cannot reach its limit, and commands could find no room", formatSize(e.MaxStore)))
-		}
 	} else {
 		w.secretFile("nats.auth.password_file", n.Auth.PasswordFile)
 		w.secretFile("nats.auth.token_file", n.Auth.TokenFile)

@@ -95,8 +95,6 @@ func TestWarnings(t *testing.T) {
 				"warning: nats.auth.creds_file: readable or writable by group or others (mode 0640): chmod 600 it",
 				"warning: nats.tls.ca_file: file /etc/posagent/ca.pem not found on this machine",
 			}},
-		{"events larger than store", base + tokenFile + "nats: {events_max_bytes: 1GiB}\n", nil, nil,
-			[]string{"warning: nats.events_max_bytes: larger than nats.embedded.max_store (256MiB): the events stream cannot reach its limit, and commands could find no room"}},
 		{"plain http api", base + "mercadopago: {access_token_file: /etc/posagent/token, base_url: \"http://192.168.1.9:8099\"}\n", nil, nil,
 			[]string{"warning: mercadopago.base_url: plain http beyond this machine: the access token would travel unencrypted"}},
 		{"plain http api on loopback", base + "mercadopago: {access_token_file: /etc/posagent/token, base_url: \"http://127.0.0.1:8099\"}\n", nil, nil, nil},

@@ -7,6 +7,7 @@ package events
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -122,7 +123,18 @@ func (p *Publisher) Publish(ctx context.Context, ev Event) error {
 	msg := &nats.Msg{Subject: Subject(p.prefix, p.store, ev.ExternalPOSID, kind), Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, ev.MsgID)
 	if _, err := p.js.PublishMsg(ctx, msg); err != nil {
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) || errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
+			// The server routed the message (live subscribers have it)
+			// and only the stream did not keep it.
+			return fmt.Errorf("events: publish %s: %w: %w", msg.Subject, ErrNotStored, err)
+		}
 		return fmt.Errorf("events: publish %s: %w", msg.Subject, err)
 	}
 	return nil
 }
+
+// ErrNotStored is wrapped by Publish when the server took the event and
+// delivered it to live subscribers, but the stream refused to store it
+// (storage full, stream missing): sending it again would show it twice.
+var ErrNotStored = errors.New("event delivered live but not stored")

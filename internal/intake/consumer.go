@@ -23,8 +23,11 @@ type Handler interface {
 }
 
 // AckWait is how long the server waits for an acknowledgement before it
-// redelivers; long API retries are kept alive with in-progress acks.
-const AckWait = 30 * time.Second
+// redelivers; long API retries are kept alive with in-progress acks (every
+// AckWait/3). It is short so that a command in hand when the agent was
+// killed is delivered again within seconds of the restart (docs/degraded.md,
+// "Crash recovery"; measured in BENCHMARKS.md).
+const AckWait = 5 * time.Second
 
 // Consumer feeds one POS's commands to its handler, one at a time.
 type Consumer struct {
@@ -41,6 +44,43 @@ type Consumer struct {
 	// Grace is how long a command being handled when Run's context ends may
 	// still run (its API calls finish); 0 stops it at once.
 	Grace time.Duration
+	// StallAfter is how long one command may be in hand before the POS
+	// counts as stalled; 0 = 5 minutes.
+	StallAfter time.Duration
+
+	current atomic.Pointer[inHand]
+}
+
+// inHand is the command being handled.
+type inHand struct {
+	seq       uint64
+	delivered uint64
+	since     time.Time
+}
+
+// stallDeliveries is how many deliveries of one command make its POS
+// stalled: the command keeps failing (storage refusing its outcome, ...).
+const stallDeliveries = 5
+
+// Stalled says why the POS does not get through its commands: one command
+// delivered again and again, or in hand for longer than StallAfter; ""
+// otherwise. It clears by itself once that command is done.
+func (c *Consumer) Stalled() string {
+	cur := c.current.Load()
+	if cur == nil {
+		return ""
+	}
+	limit := c.StallAfter
+	if limit <= 0 {
+		limit = 5 * time.Minute
+	}
+	switch {
+	case cur.delivered >= stallDeliveries:
+		return fmt.Sprintf("command %d delivered %d times", cur.seq, cur.delivered)
+	case time.Since(cur.since) > limit:
+		return fmt.Sprintf("command %d in hand for %s", cur.seq, time.Since(cur.since).Round(time.Second))
+	}
+	return ""
 }
 
 // NewConsumer returns a consumer for pos's commands.
@@ -172,8 +212,12 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 	})
 	defer stopGrace()
 	stop := keepAlive(msg)
+	c.current.Store(&inHand{seq: d.Seq, delivered: d.NumDelivered, since: time.Now()})
 	herr := c.h.Handle(hctx, d)
 	stop()
+	if herr == nil {
+		c.current.Store(nil)
+	}
 	if herr != nil {
 		if hctx.Err() != nil {
 			// Shutting down: hand it back now so a restart gets it at once.

@@ -20,8 +20,15 @@ type Streams struct {
 	Commands       string // "POS_CMD"
 	Events         string // "POS_EVT"
 	EventsMaxBytes int64
-	Replicas       int // 1 on a single box
+	// CommandsMaxBytes bounds the command stream; 0 = no byte limit.
+	CommandsMaxBytes int64
+	Replicas         int // 1 on a single box
 }
+
+// CommandsPerSubject is how many commands may wait on one subject (one
+// POS's verb): a POS nobody serves cannot fill the store, and a register
+// publishing beyond it gets an error rather than a silent drop.
+const CommandsPerSubject = 1000
 
 // CommandSubjects is the command stream's subject filter.
 func (s Streams) CommandSubjects() string { return s.Prefix + ".*.*.cmd.>" }
@@ -49,14 +56,18 @@ func (s Streams) Ensure(ctx context.Context, js jetstream.JetStream, store strin
 		filter func(store, pos string) string
 	}{
 		{jetstream.StreamConfig{
-			Name:        s.Commands,
-			Description: "posagent: commands from registers (work queue)",
-			Subjects:    []string{s.CommandSubjects()},
-			Retention:   jetstream.WorkQueuePolicy,
-			MaxAge:      24 * time.Hour,
-			Storage:     jetstream.FileStorage,
-			Duplicates:  10 * time.Minute,
-			Replicas:    replicas,
+			Name:                 s.Commands,
+			Description:          "posagent: commands from registers (work queue)",
+			Subjects:             []string{s.CommandSubjects()},
+			Retention:            jetstream.WorkQueuePolicy,
+			MaxAge:               24 * time.Hour,
+			MaxBytes:             s.CommandsMaxBytes,
+			MaxMsgsPerSubject:    CommandsPerSubject,
+			Discard:              jetstream.DiscardNew,
+			DiscardNewPerSubject: true,
+			Storage:              jetstream.FileStorage,
+			Duplicates:           10 * time.Minute,
+			Replicas:             replicas,
 		}, s.CommandFilter},
 		{jetstream.StreamConfig{
 			Name:        s.Events,

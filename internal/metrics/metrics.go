@@ -93,6 +93,26 @@ func (m *Metrics) Command(pos, verb, outcome string) {
 	m.commands.WithLabelValues(pos, verb, outcome).Inc()
 }
 
+// outcomes are the outcomes of each command that alert rules may count.
+var outcomes = map[string][]string{
+	"sale":    {"created", "rejected", "failed", "replayed"},
+	"cancel":  {"canceled", "processed", "expired", "rejected", "replayed"},
+	"refund":  {"refunded", "rejected", "replayed"},
+	"display": {"shown", "rejected", "stale_dropped"},
+}
+
+// InitPOS creates pos's counters at 0, so a rule over increase() or
+// rate() sees the first failure rather than a series that only begins
+// with it.
+func (m *Metrics) InitPOS(pos string) {
+	for verb, list := range outcomes {
+		for _, o := range list {
+			m.commands.WithLabelValues(pos, verb, o)
+		}
+	}
+	m.ordersOpen.WithLabelValues(pos)
+}
+
 // OrdersOpen sets the open orders of a POS.
 func (m *Metrics) OrdersOpen(pos string, n int) { m.ordersOpen.WithLabelValues(pos).Set(float64(n)) }
 

@@ -46,13 +46,20 @@ func (s *Session) handleCancel(ctx context.Context, d Delivery, c command.Cancel
 		if ctx.Err() != nil {
 			return err
 		}
+		if apiErr, ok := finalRefusal(err); ok && apiErr.NotFound() && apiErr.Endpoint == "get" {
+			// The API does not know the order: nobody can pay it.
+			if err := s.abandon(ctx, rec, apiErr); err != nil {
+				return err
+			}
+			s.count(string(command.VerbCancel), events.Canceled)
+			return nil
+		}
 		if apiErr, ok := qrorder.AsAPIError(err); ok && !apiErr.Retryable() {
 			return s.reject(ctx, d, &command.Rejection{Code: apiErr.Code, SaleID: rec.SaleID, Message: apiErr.Error()}, rec.saleStatus())
 		}
-		// The sale stays as it is; resending the cancel retries it with
-		// the same key.
-		_, ferr := s.fail(ctx, d, string(command.VerbCancel), rec.SaleID, command.CodeAPIUnavailable, err.Error())
-		return ferr
+		// The cancel may have been carried out with its answer lost:
+		// resolved in the background with the same key, never failed.
+		return s.deferCancel(ctx, d, rec, err)
 	}
 	if err := s.finish(ctx, rec, o, ""); err != nil {
 		return err
@@ -69,35 +76,18 @@ func (s *Session) handleRefund(ctx context.Context, d Delivery, c command.Refund
 	if rec == nil {
 		return s.unknownSale(ctx, d, c.SaleID)
 	}
+	if rej := refundIDReused(rec, c); rej != nil {
+		return s.reject(ctx, d, rej, rec.saleStatus())
+	}
 	if done, ok := rec.Refunds[c.RefundID]; ok {
-		if asked := refundAsked(c); done.Asked != "" && done.Asked != asked {
-			return s.reject(ctx, d, &command.Rejection{Code: command.CodeDuplicateRefund, Field: "refund_id", SaleID: rec.SaleID,
-				Message: fmt.Sprintf("refund_id was already used on this sale for %s, not %s: use a new refund_id", done.Asked, asked)}, rec.saleStatus())
-		}
 		return s.replay(ctx, d, string(command.VerbRefund), done.Event, done.CmdSeq)
 	}
-	if rec.State != stateProcessed && rec.State != stateRefunded {
-		return s.invalidState(ctx, d, rec, "only a paid sale can be refunded")
+	if rej, invalid := refundRefusal(rec, c); rej != nil {
+		return s.reject(ctx, d, rej, rec.saleStatus())
+	} else if invalid != "" {
+		return s.invalidState(ctx, d, rec, invalid)
 	}
-	total := rec.Request.TotalAmount
-	refunded := refundedSoFar(rec)
-	rest := total - refunded
-	if rest <= 0 {
-		return s.invalidState(ctx, d, rec, "the sale is already refunded in full")
-	}
-	var req *qrorder.RefundRequest
-	if c.Amount != nil {
-		if *c.Amount > rest {
-			return s.reject(ctx, d, &command.Rejection{Code: qrorder.CodeValue, Field: "amount", SaleID: rec.SaleID,
-				Message: fmt.Sprintf("%s exceeds what is left to refund (%s of %s)", c.Amount.String(), rest, total)}, rec.saleStatus())
-		}
-		if rec.PaymentID == "" {
-			return s.invalidState(ctx, d, rec, "the order has no payment id to refund partially")
-		}
-		req = &qrorder.RefundRequest{Transactions: []qrorder.RefundTransaction{{ID: rec.PaymentID, Amount: *c.Amount}}}
-	}
-	key := qrorder.SaleRefundKey(s.cfg.POS, rec.SaleID, c.RefundID)
-	o, err := s.d.API.Refund(ctx, key, rec.OrderID, req)
+	o, err := s.d.API.Refund(ctx, qrorder.SaleRefundKey(s.cfg.POS, rec.SaleID, c.RefundID), rec.OrderID, refundRequest(rec, c.Amount))
 	if err != nil {
 		if ctx.Err() != nil {
 			return err
@@ -109,16 +99,32 @@ func (s *Session) handleRefund(ctx context.Context, d Delivery, c command.Refund
 		if errors.As(err, &fe) {
 			return s.reject(ctx, d, &command.Rejection{Code: fe.Code, SaleID: rec.SaleID, Message: fe.Error()}, rec.saleStatus())
 		}
-		_, ferr := s.fail(ctx, d, string(command.VerbRefund), rec.SaleID, command.CodeAPIUnavailable, err.Error())
-		return ferr
+		// The refund may have been carried out with its answer lost:
+		// resolved in the background with the same key, never failed.
+		return s.deferRefund(ctx, rec, c.RefundID, pendingRefund{CmdSeq: d.Seq, Amount: c.Amount}, err)
 	}
+	return s.recordRefund(ctx, rec, c.RefundID, pendingRefund{CmdSeq: d.Seq, Amount: c.Amount}, o)
+}
+
+// refundRequest is the refund of amount (nil: the rest, in full).
+func refundRequest(rec *saleRecord, amount *money.Cents) *qrorder.RefundRequest {
+	if amount == nil {
+		return nil
+	}
+	return &qrorder.RefundRequest{Transactions: []qrorder.RefundTransaction{{ID: rec.PaymentID, Amount: *amount}}}
+}
+
+// recordRefund tells the register and records a refund the API carried out.
+func (s *Session) recordRefund(ctx context.Context, rec *saleRecord, refundID string, p pendingRefund, o *qrorder.Order) error {
+	total := rec.Request.TotalAmount
+	refunded := refundedSoFar(rec)
 	// The API's own refunds list is the truth when it has one; otherwise
 	// add up what was asked.
 	now := o.RefundedCents()
 	if now == 0 {
 		now = total
-		if c.Amount != nil {
-			now = refunded + *c.Amount
+		if p.Amount != nil {
+			now = refunded + *p.Amount
 		}
 	}
 	detail := "partially_refunded"
@@ -127,30 +133,71 @@ func (s *Session) handleRefund(ctx context.Context, d Delivery, c command.Refund
 	}
 	ev := s.newEvent(events.Refunded, rec.SaleID)
 	ev.OrderID, ev.Mode, ev.TotalAmount = rec.OrderID, string(rec.Request.Config.QR.Mode), total.String()
-	ev.StatusDetail, ev.RefundID, ev.RefundedAmount = detail, c.RefundID, now.String()
-	ev.MsgID = events.RefundMsgID(s.cfg.StoreID, s.cfg.POS, rec.SaleID, c.RefundID)
-	if err := s.publish(ctx, ev); err != nil {
+	ev.StatusDetail, ev.RefundID, ev.RefundedAmount = detail, refundID, now.String()
+	ev.MsgID = events.RefundMsgID(s.cfg.StoreID, s.cfg.POS, rec.SaleID, refundID)
+	ev, err := s.publishOnce(ctx, ev)
+	if err != nil {
 		return err
 	}
 	if rec.Refunds == nil {
 		rec.Refunds = map[string]refundRec{}
 	}
-	rec.Refunds[c.RefundID] = refundRec{CmdSeq: d.Seq, Event: ev, Asked: refundAsked(c)}
+	rec.Refunds[refundID] = refundRec{CmdSeq: p.CmdSeq, Event: ev, Asked: refundAsked(p.Amount)}
+	delete(rec.PendingRefunds, refundID)
 	rec.State, rec.LastEvent = stateRefunded, ev
 	if err := s.putSale(ctx, rec); err != nil {
 		return err
 	}
 	s.count(string(command.VerbRefund), events.Refunded)
-	s.log.Info("refunded", "sale_id", rec.SaleID, "order_id", rec.OrderID, "refund_id", c.RefundID, "refunded_amount", ev.RefundedAmount)
+	s.log.Info("refunded", "sale_id", rec.SaleID, "order_id", rec.OrderID, "refund_id", refundID, "refunded_amount", ev.RefundedAmount)
 	return nil
 }
 
-// refundAsked is what a refund command asks for: its amount, or "total".
-func refundAsked(c command.Refund) string {
-	if c.Amount == nil {
+// refundAsked is what a refund asks for: its amount, or "total".
+func refundAsked(amount *money.Cents) string {
+	if amount == nil {
 		return command.TotalRefundID
 	}
-	return c.Amount.String()
+	return amount.String()
+}
+
+// refundIDReused is the rejection of a refund whose refund_id was already
+// used on the sale (done or pending) for another amount; nil otherwise.
+// Records written before refunds remembered their amount never refuse.
+func refundIDReused(rec *saleRecord, c command.Refund) *command.Rejection {
+	before := ""
+	if done, ok := rec.Refunds[c.RefundID]; ok {
+		before = done.Asked
+	} else if p, ok := rec.PendingRefunds[c.RefundID]; ok {
+		before = refundAsked(p.Amount)
+	}
+	if asked := refundAsked(c.Amount); before != "" && before != asked {
+		return &command.Rejection{Code: command.CodeDuplicateRefund, Field: "refund_id", SaleID: rec.SaleID,
+			Message: fmt.Sprintf("refund_id was already used on this sale for %s, not %s: use a new refund_id", before, asked)}
+	}
+	return nil
+}
+
+// refundRefusal says why a new refund of rec cannot be sent to the API
+// (invalid is true for a state problem); nil rejection and false: go.
+func refundRefusal(rec *saleRecord, c command.Refund) (rej *command.Rejection, invalid string) {
+	if rec.State != stateProcessed && rec.State != stateRefunded {
+		return nil, "only a paid sale can be refunded"
+	}
+	total := rec.Request.TotalAmount
+	rest := total - refundedSoFar(rec)
+	switch {
+	case rest <= 0:
+		return nil, "the sale is already refunded in full"
+	case c.Amount == nil:
+		return nil, ""
+	case *c.Amount > rest:
+		return &command.Rejection{Code: qrorder.CodeValue, Field: "amount", SaleID: rec.SaleID,
+			Message: fmt.Sprintf("%s exceeds what is left to refund (%s of %s)", c.Amount.String(), rest, total)}, ""
+	case rec.PaymentID == "":
+		return nil, "the order has no payment id to refund partially"
+	}
+	return nil, ""
 }
 
 // refundedSoFar is the running refunded total recorded for rec.

@@ -34,8 +34,13 @@ type saleRecord struct {
 	ExpiresAt   time.Time             `json:"expires_at,omitzero"`
 	Orphan      bool                  `json:"orphan,omitempty"` // the create ran out of budget: resolving in the background
 	Refunds     map[string]refundRec  `json:"refunds,omitempty"`
-	LastEvent   events.Event          `json:"last_event"`
-	UpdatedAt   time.Time             `json:"updated_at"`
+	// PendingCancel is the cancel command (its sequence) and
+	// PendingRefunds the refunds whose answer was lost: resolved in the
+	// background.
+	PendingCancel  uint64                   `json:"pending_cancel,omitempty"`
+	PendingRefunds map[string]pendingRefund `json:"pending_refunds,omitempty"`
+	LastEvent      events.Event             `json:"last_event"`
+	UpdatedAt      time.Time                `json:"updated_at"`
 }
 
 type refundRec struct {
@@ -51,6 +56,7 @@ type refundRec struct {
 type posRecord struct {
 	Active  string   `json:"active,omitempty"`  // sale creating or awaiting payment
 	Orphans []string `json:"orphans,omitempty"` // sales whose create is being resolved
+	Pending []string `json:"pending,omitempty"` // sales with a cancel or refund being resolved
 }
 
 // saleStatus is the sale's status as an event status, for sale_status.
@@ -87,9 +93,9 @@ func (s *Session) putSale(ctx context.Context, r *saleRecord) error {
 // setPOS writes the POS record after fn changed a copy of it; the
 // in-memory record changes only once the write succeeded.
 func (s *Session) setPOS(ctx context.Context, fn func(*posRecord)) error {
-	next := posRecord{Active: s.posRec.Active, Orphans: slices.Clone(s.posRec.Orphans)}
+	next := posRecord{Active: s.posRec.Active, Orphans: slices.Clone(s.posRec.Orphans), Pending: slices.Clone(s.posRec.Pending)}
 	fn(&next)
-	if next.Active == s.posRec.Active && slices.Equal(next.Orphans, s.posRec.Orphans) {
+	if next.Active == s.posRec.Active && slices.Equal(next.Orphans, s.posRec.Orphans) && slices.Equal(next.Pending, s.posRec.Pending) {
 		return nil
 	}
 	if err := s.d.Store.Put(ctx, s.posKey(), &next); err != nil {

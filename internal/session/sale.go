@@ -198,13 +198,18 @@ func (s *Session) create(ctx context.Context, d Delivery, rec *saleRecord) error
 	ev.MsgID = events.SaleMsgID(s.cfg.StoreID, s.cfg.POS, rec.SaleID, events.Created)
 	rec.State, rec.CmdSeq, rec.LastEvent = stateAwaiting, d.Seq, ev
 	s.active = rec
-	s.showAwaiting(rec)
-	if err := s.publish(ctx, ev); err != nil {
+	// Each effect at most once, however often recording the outcome fails
+	// and the command comes again (docs/degraded.md).
+	effect := rec.SaleID + "." + order.ID
+	s.fx.once("show:"+effect, func() { s.showAwaiting(rec) })
+	sent, err := s.publishOnce(ctx, ev)
+	if err != nil {
 		return err
 	}
+	rec.LastEvent = sent
 	// After publish: the job asks the status snapshot whether the sale
 	// still awaits payment, and publish is what updates it.
-	s.printReceipt(rec)
+	s.fx.once("print:"+effect, func() { s.printReceipt(rec) })
 	if err := s.putSale(ctx, rec); err != nil {
 		return err
 	}

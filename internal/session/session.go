@@ -127,6 +127,7 @@ type Session struct {
 	lastEvent *events.Event
 	poller    *poller
 	orphansCh chan struct{} // closed and replaced whenever the orphan list changes
+	fx        effects       // side effects already carried out by this process
 
 	snap atomic.Pointer[StatusReply]
 	bg   sync.WaitGroup
@@ -193,6 +194,9 @@ func (s *Session) Start(ctx context.Context) error {
 	}
 	for _, id := range s.posRec.Orphans {
 		s.startResolver(id)
+	}
+	for _, id := range s.posRec.Pending {
+		s.startPending(id)
 	}
 	s.updateSnapshot()
 	return nil
@@ -281,7 +285,7 @@ func (s *Session) reject(ctx context.Context, d Delivery, rej *command.Rejection
 	ev.Error = &events.Error{Code: rej.Code, Field: rej.Field, Message: rej.Message}
 	ev.SaleStatus = saleStatus
 	ev.MsgID = events.CommandMsgID(s.cfg.StoreID, s.cfg.POS, d.Seq, events.Rejected)
-	if err := s.publish(ctx, ev); err != nil {
+	if _, err := s.publishOnce(ctx, ev); err != nil {
 		return err
 	}
 	s.count(verbName(d.Verb), events.Rejected)
@@ -294,7 +298,8 @@ func (s *Session) fail(ctx context.Context, d Delivery, verb, saleID, code, msg 
 	ev := s.newEvent(events.Failed, saleID)
 	ev.Error = &events.Error{Code: code, Message: msg}
 	ev.MsgID = events.CommandMsgID(s.cfg.StoreID, s.cfg.POS, d.Seq, events.Failed)
-	if err := s.publish(ctx, ev); err != nil {
+	ev, err := s.publishOnce(ctx, ev)
+	if err != nil {
 		return ev, err
 	}
 	s.count(verb, events.Failed)
@@ -306,6 +311,11 @@ func (s *Session) fail(ctx context.Context, d Delivery, verb, saleID, code, msg 
 // command asked for it, as it was when its own command is redelivered.
 func (s *Session) replay(ctx context.Context, d Delivery, verb string, ev events.Event, ownSeq uint64) error {
 	ev.Replay = ownSeq != d.Seq
+	if _, sent := s.fx.get("evt:" + ev.MsgID); sent && !ev.Replay {
+		// Its own command delivered again: the register already had it.
+		s.count(verb, "replayed")
+		return nil
+	}
 	if err := s.publish(ctx, ev); err != nil {
 		return err
 	}

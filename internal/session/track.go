@@ -43,10 +43,11 @@ func (s *Session) finish(ctx context.Context, rec *saleRecord, o *qrorder.Order,
 		ev.StatusDetail = status
 	}
 	ev.MsgID = events.SaleMsgID(s.cfg.StoreID, s.cfg.POS, rec.SaleID, status)
-	if err := s.publish(ctx, ev); err != nil {
+	ev, err := s.publishOnce(ctx, ev)
+	if err != nil {
 		return err
 	}
-	rec.State, rec.LastEvent, rec.Orphan = status, ev, false
+	rec.State, rec.LastEvent, rec.Orphan, rec.PendingCancel = status, ev, false, 0
 	if rec.OrderID == "" {
 		rec.OrderID = o.ID
 	}
@@ -101,9 +102,62 @@ func (s *Session) supersede(ctx context.Context) error {
 	s.log.Info("new sale cancels the open order first", "sale_id", old.SaleID, "order_id", old.OrderID)
 	o, err := s.cancelOrder(ctx, old)
 	if err != nil {
+		if apiErr, ok := finalRefusal(err); ok {
+			return s.abandon(ctx, old, apiErr)
+		}
 		return err
 	}
 	return s.finish(ctx, old, o, "")
+}
+
+// finalRefusal returns the API's answer when asking again cannot help: a
+// 4xx other than 401 (a token problem) and 429.
+func finalRefusal(err error) (*qrorder.APIError, bool) {
+	apiErr, ok := qrorder.AsAPIError(err)
+	if !ok || apiErr.Retryable() || apiErr.Unauthorized() {
+		return nil, false
+	}
+	return apiErr, true
+}
+
+// abandon ends a sale whose order the API will neither cancel nor show
+// (docs/degraded.md), so that it never blocks its POS: an order the API
+// does not know (404 on reading it) cannot be paid and ends canceled
+// (order_not_found); any other final refusal ends the sale failed with
+// the API's code.
+func (s *Session) abandon(ctx context.Context, rec *saleRecord, apiErr *qrorder.APIError) error {
+	status, state := events.Failed, stateFailed
+	if apiErr.NotFound() && apiErr.Endpoint == "get" {
+		status, state = events.Canceled, stateCanceled
+	}
+	ev := s.newEvent(status, rec.SaleID)
+	ev.OrderID, ev.Mode, ev.TotalAmount = rec.OrderID, string(rec.Request.Config.QR.Mode), rec.Request.TotalAmount.String()
+	if status == events.Canceled {
+		ev.StatusDetail = "order_not_found"
+	} else {
+		ev.Error = &events.Error{Code: apiErr.Code, Message: "the open order could not be canceled nor read: " + apiErr.Error()}
+	}
+	ev.MsgID = events.SaleMsgID(s.cfg.StoreID, s.cfg.POS, rec.SaleID, status)
+	ev, err := s.publishOnce(ctx, ev)
+	if err != nil {
+		return err
+	}
+	rec.State, rec.LastEvent, rec.Orphan = state, ev, false
+	if err := s.putSale(ctx, rec); err != nil {
+		return err
+	}
+	if s.active != nil && s.active.SaleID == rec.SaleID {
+		s.active = nil
+		s.stopPoller()
+		s.showResult(rec, status)
+	}
+	s.log.Error("the API refuses to cancel or show the open order for good; the sale is ended so the POS can go on",
+		"sale_id", rec.SaleID, "order_id", rec.OrderID, "status", status, "err", apiErr)
+	return s.setPOS(ctx, func(p *posRecord) {
+		if p.Active == rec.SaleID {
+			p.Active = ""
+		}
+	})
 }
 
 // poller follows one open order.

@@ -46,6 +46,7 @@
     clear(list);
     var checks = Object.keys(s.health.checks).sort().map(function (k) { return [k, s.health.checks[k]]; });
     if (s.nats.hub) { checks.push(["hub link", s.nats.hub]); }
+    if (s.nats.unknown_pos) { checks.push(["commands for unknown POS", s.nats.unknown_pos + " rejected"]); }
     checks.push(["nats server", s.nats.url + (s.nats.domain ? " (domain " + s.nats.domain + ")" : "")]);
     checks.forEach(function (c) {
       var li = el("li");

@@ -19,12 +19,15 @@ type Fault struct {
 	Delay       time.Duration // wait this long first (bounded by the request's context)
 	AfterCommit bool          // carry the operation out, then misbehave: the lost answer
 	CorruptCRC  bool          // create: qr_data with a wrong CRC (kept in the order)
+	// Hold, when set, keeps the request waiting until it is closed (or the
+	// client gives up): a test does something at a known point of a call.
+	Hold <-chan struct{}
 }
 
 // errorAnswer reports whether the fault replaces the answer with an error
 // status: when Status is set, or when nothing else would make it a fault.
 func (f Fault) errorAnswer() bool {
-	return f.Status != 0 || !f.Hang && f.Delay == 0 && !f.CorruptCRC
+	return f.Status != 0 || !f.Hang && f.Delay == 0 && !f.CorruptCRC && f.Hold == nil
 }
 
 func (f Fault) response() response {

@@ -223,7 +223,7 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			abort()
 		}
 		if faulty && !fault.AfterCommit {
-			if !s.wait(ctx, fault.Delay) {
+			if !s.wait(ctx, fault.Delay) || !s.hold(ctx, fault.Hold) {
 				abort()
 			}
 			if fault.Hang {
@@ -236,7 +236,7 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		res = s.handle(r, endpoint, id, body, faulty && fault.CorruptCRC)
 		if faulty && fault.AfterCommit {
-			if !s.wait(ctx, fault.Delay) {
+			if !s.wait(ctx, fault.Delay) || !s.hold(ctx, fault.Hold) {
 				abort()
 			}
 			if fault.Hang {
@@ -329,6 +329,22 @@ func (s *Simulator) wait(ctx context.Context, d time.Duration) bool {
 	select {
 	case <-t.C:
 		return true
+	case <-s.closed:
+		return ctx.Err() == nil
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// hold waits until gate is closed (nil: not at all); it reports whether
+// the request may go on.
+func (s *Simulator) hold(ctx context.Context, gate <-chan struct{}) bool {
+	if gate == nil {
+		return ctx.Err() == nil
+	}
+	select {
+	case <-gate:
+		return ctx.Err() == nil
 	case <-s.closed:
 		return ctx.Err() == nil
 	case <-ctx.Done():

@@ -1,0 +1,6 @@
+//go:build !race
+
+package agent
+
+// raceEnabled: built with -race.
+const raceEnabled = false
