@@ -7,6 +7,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/posagent/posagent/internal/fleet"
 	"github.com/posagent/posagent/internal/netgate"
@@ -79,6 +82,9 @@ func TestFleetAndStatusCommands(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("no order for the sale: %v", err)
 	}
+	// The order exists before the agent has its answer: wait until the
+	// POS says so itself.
+	waitPOSState(t, a.natsURL, "pos.S7.POS1.status", "awaiting_payment")
 
 	// fleet, JSON: one object per POS.
 	r := runFleet(t, "-nats", a.natsURL, "-json", "-expect", "1", "-timeout", "30s")
@@ -177,4 +183,32 @@ func TestFleetUsage(t *testing.T) {
 	if r := runStatus(t, "-timeout", "-1s"); r.code != exitUsage {
 		t.Errorf("%s", r)
 	}
+}
+
+// waitPOSState asks a POS's status until it reports state.
+func waitPOSState(t *testing.T, natsURL, subject, state string) {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	deadline := time.Now().Add(testWait)
+	var last string
+	for time.Now().Before(deadline) {
+		m, err := nc.Request(subject, nil, time.Second)
+		if err == nil {
+			var st struct{ State string }
+			if json.Unmarshal(m.Data, &st) == nil && st.State == state {
+				return
+			}
+			last = string(m.Data)
+		}
+		sub, err := nc.SubscribeSync(strings.TrimSuffix(subject, ".status") + ".evt.>") // wake on its next event, or ask again within a second
+		if err == nil {
+			_, _ = sub.NextMsg(time.Second)
+			_ = sub.Unsubscribe()
+		}
+	}
+	t.Fatalf("%s never reported %s; last: %s", subject, state, last)
 }

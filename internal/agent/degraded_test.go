@@ -106,7 +106,7 @@ func (h *harness) settled(pos string) {
 func withSpool(spool string) harnessOpt {
 	return withConfig(func(c *config.Config) {
 		c.POS[0].Printer = &config.Printer{Transport: "file", Device: spool, Baud: 9600, FlowControl: "none",
-			WriteTimeout: 5 * time.Second, Profile: "generic58", QR: "native", MaxModuleDots: 5}
+			WriteTimeout: 5 * time.Second, Profile: "epson", QR: "native", MaxModuleDots: 5}
 	})
 }
 

@@ -379,6 +379,18 @@ func (h *harness) apiCalls(method, pathPrefix string) int {
 	return n
 }
 
+// orderCalls counts the API requests about sales: everything but the
+// agent's token probe.
+func (h *harness) orderCalls() int {
+	n := 0
+	for _, r := range h.sim.Requests() {
+		if r.Path != "/v1/orders/"+probeOrderID {
+			n++
+		}
+	}
+	return n
+}
+
 func (h *harness) simWait(cond func() bool) {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
