@@ -31,6 +31,7 @@ func cmdFleet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	expect := fs.Int("expect", 0, "stop waiting once this many agents answered")
 	concurrency := fs.Int("concurrency", fleet.DefaultConcurrency, "status requests in flight at once")
 	store := fs.String("store", "", "only this store_id")
+	inbox := fs.String("inbox-prefix", "", "reply subject prefix; at head office "+fleet.HubInboxPrefix+" (configs/hub.conf sends stores no _INBOX traffic)")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
@@ -61,6 +62,9 @@ func cmdFleet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *ca != "" {
 		opts = append(opts, nats.RootCAs(*ca))
+	}
+	if *inbox != "" {
+		opts = append(opts, nats.CustomInboxPrefix(*inbox))
 	}
 	nc, err := nats.Connect(*url, opts...)
 	if err != nil {

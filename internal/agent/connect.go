@@ -57,6 +57,7 @@ func (a *Agent) connect(ctx context.Context) (*nats.Conn, error) {
 			StoreDir: emb.StoreDir, MaxMemory: emb.MaxMemory, MaxStore: emb.MaxStore, Sync: emb.Sync,
 			ServerName: "posagent-" + a.cfg.StoreID, Logger: a.log.With("component", "nats-server"),
 			Domain: emb.Domain, Leaf: leafOptions(a.cfg),
+			Roles: embeddednats.Roles{Prefix: cfg.SubjectPrefix, StoreID: a.cfg.StoreID, EventsStream: cfg.Streams.Events},
 		})
 		if err != nil {
 			return nil, err
@@ -76,6 +77,10 @@ func (a *Agent) connect(ctx context.Context) (*nats.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Registers may subscribe to _INBOX.>: the agent's replies (sale
+	// records, commands fetched) arrive under its own prefix, which the
+	// server configuration in deploy/nats/ keeps to the agent.
+	opts = append(opts, nats.CustomInboxPrefix(embeddednats.AgentInboxPrefix))
 	nc, err := nats.Connect(cfg.URL, append(opts, auth...)...)
 	if err != nil {
 		return nil, fmt.Errorf("agent: nats.url: %w", err)

@@ -34,7 +34,8 @@ import (
 
 // testPKI writes a CA and, signed by it, a server certificate for
 // 127.0.0.1 (the hub) and a client certificate (the store's leaf link).
-type testPKI struct{ ca, hubCert, hubKey, leafCert, leafKey string }
+// leafCert2 and leafKey2 are a second store's (S002).
+type testPKI struct{ ca, hubCert, hubKey, leafCert, leafKey, leafCert2, leafKey2 string }
 
 func newTestPKI(t *testing.T) testPKI {
 	t.Helper()
@@ -85,6 +86,7 @@ func newTestPKI(t *testing.T) testPKI {
 	p.hubCert, p.hubKey = issue(2, "hub", x509.ExtKeyUsageServerAuth)
 	// The store's certificate names it as configs/hub.conf expects.
 	p.leafCert, p.leafKey = issue(3, "S001", x509.ExtKeyUsageClientAuth)
+	p.leafCert2, p.leafKey2 = issue(4, "S002", x509.ExtKeyUsageClientAuth)
 	return p
 }
 
@@ -112,9 +114,15 @@ func startHub(t *testing.T, pki testPKI) *hubServer {
 	if err != nil {
 		t.Fatalf("configs/hub.conf: %v", err)
 	}
-	if opts.JetStreamDomain != "hub" || opts.LeafNode.TLSConfig == nil || !opts.LeafNode.TLSMap || len(opts.Users) != 1 || len(opts.LeafNode.Users) == 0 {
-		t.Fatalf("configs/hub.conf: domain %q, leaf TLS %v, %d users, %d stores", opts.JetStreamDomain,
-			opts.LeafNode.TLSConfig != nil, len(opts.Users), len(opts.LeafNode.Users))
+	stores := 0
+	for _, u := range opts.Users {
+		if _, leafOnly := u.AllowedConnectionTypes["LEAFNODE"]; leafOnly && len(u.AllowedConnectionTypes) == 1 && u.Permissions != nil {
+			stores++
+		}
+	}
+	if opts.JetStreamDomain != "hub" || opts.LeafNode.TLSConfig == nil || !opts.LeafNode.TLSMap || stores != 2 {
+		t.Fatalf("configs/hub.conf: domain %q, leaf TLS %v, %d stores with leaf-only users and link permissions", opts.JetStreamDomain,
+			opts.LeafNode.TLSConfig != nil, stores)
 	}
 	opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", -1, 0
 	opts.LeafNode.Host, opts.LeafNode.Port = "127.0.0.1", -1
@@ -147,7 +155,7 @@ func (h *hubServer) leafAddr() string {
 
 func (h *hubServer) connect() *nats.Conn {
 	h.t.Helper()
-	nc, err := nats.Connect(h.ns.ClientURL(), nats.UserInfo("ops", "ops-secret"))
+	nc, err := nats.Connect(h.ns.ClientURL(), nats.UserInfo("ops", "ops-secret"), nats.CustomInboxPrefix(fleet.HubInboxPrefix))
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -201,7 +201,7 @@ func TestStatusQueryExtensions(t *testing.T) {
 // are exported.
 func TestOperationsMetrics(t *testing.T) {
 	h := newHarness(t)
-	js, err := jetstream.New(h.nc)
+	js, err := jetstream.New(h.agentConn()) // the command stream is the agent's
 	if err != nil {
 		t.Fatal(err)
 	}
