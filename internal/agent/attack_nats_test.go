@@ -108,13 +108,22 @@ func hardenedNATS(t *testing.T) harnessOpt {
 	})
 }
 
-// rolesCases runs fn against the default and the hardened configuration,
+// perRegisterUsers sets nats.embedded.auth.users_file: a user per register.
+func perRegisterUsers(t *testing.T) harnessOpt {
+	f := filepath.Join(t.TempDir(), "nats-registers")
+	if err := os.WriteFile(f, []byte("# till users\ntill-1 pw-till-1\ntill-2\tpw-till-2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return withConfig(func(c *config.Config) { c.NATS.Embedded.Auth.UsersFile = f })
+}
+
+// rolesCases runs fn against the default and the hardened configurations,
 // with the harness's register connected as that configuration requires.
 func rolesCases(t *testing.T, fn func(t *testing.T, h *harness)) {
 	for _, tc := range []struct {
 		name string
 		opts []harnessOpt
-	}{{"default", nil}, {"hardened", []harnessOpt{hardenedNATS(t)}}} {
+	}{{"default", nil}, {"hardened", []harnessOpt{hardenedNATS(t)}}, {"users file", []harnessOpt{perRegisterUsers(t)}}} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarnessNoRegister(t, tc.opts...)
 			useRegister(t, h, attackConn(t, h, nil))
@@ -421,4 +430,27 @@ func (h *harness) agentConn() *nats.Conn {
 	}
 	h.t.Cleanup(nc.Close)
 	return nc
+}
+
+// TestUsersFile: nats.embedded.auth.users_file is read strictly, and its
+// errors never show a password.
+func TestUsersFile(t *testing.T) {
+	read := func(content string) func(string) ([]byte, error) {
+		return func(string) ([]byte, error) { return []byte(content), nil }
+	}
+	users, err := readUsersFile(read("# c\n\n a pw-a \nb\tpw b\n"), "/f")
+	if err != nil || len(users) != 2 || users[0].User != "a" || users[0].Password.Reveal() != "pw-a" || users[1].Password.Reveal() != "pw b" {
+		t.Fatalf("%+v %v", users, err)
+	}
+	for content, want := range map[string]string{
+		"a\n":                      "line 1: want",
+		"a s3cret\na other-s3cret": `line 2: user "a" used twice`,
+		"posagent-agent s3cret":    "reserved",
+		"# only a comment\n":       "has no user",
+	} {
+		_, err := readUsersFile(read(content), "/f")
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%q: %v", content, err)
+		}
+	}
 }

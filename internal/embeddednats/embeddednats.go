@@ -41,7 +41,7 @@ type Options struct {
 	Listen string
 	// User and Password, when set, are a register's credentials
 	// (auth.user, auth.password_file), and Registers more of them
-	// (auth.users): with any of them, every client must present one.
+	// (auth.users_file): with any of them, every client must present one.
 	// Without, clients connect without credentials. Either way they get
 	// the register role of Roles; only Connect's in-process connection is
 	// the agent (roles.go).

@@ -40,7 +40,7 @@ type Roles struct {
 func (r Roles) set() bool { return r.Prefix != "" && r.StoreID != "" && r.EventsStream != "" }
 
 // Credential is one register's user name and password
-// (nats.embedded.auth).
+// (nats.embedded.auth.users_file).
 type Credential struct {
 	User     string
 	Password secret.String
@@ -106,16 +106,12 @@ func (o Options) users(so *server.Options) (secret.String, error) {
 		return pw, nil
 	}
 	seen := map[string]bool{AgentUser: true, anonymousUser: true}
-	for i, c := range creds {
-		key := "auth.user"
-		if o.User == "" || i > 0 {
-			key = fmt.Sprintf("auth.users[%d].user", i-len(creds)+len(o.Registers))
-		}
+	for _, c := range creds {
 		switch {
 		case c.User == "" || seen[c.User]:
-			return secret.String{}, fmt.Errorf("embedded NATS: %s %q: empty, reserved or used twice", key, c.User)
+			return secret.String{}, fmt.Errorf("embedded NATS: auth: register user %q: empty, reserved or used twice", c.User)
 		case c.Password.Empty():
-			return secret.String{}, fmt.Errorf("embedded NATS: %s %q: no password", key, c.User)
+			return secret.String{}, fmt.Errorf("embedded NATS: auth: register user %q: no password", c.User)
 		}
 		seen[c.User] = true
 		so.Users = append(so.Users, &server.User{Username: c.User, Password: c.Password.Reveal(), Permissions: perms})
