@@ -164,14 +164,16 @@ func (h *hubServer) connect() *nats.Conn {
 }
 
 // linkProxy stands for the store's internet link: it forwards the leaf
-// connection to the hub while up; cut drops it and refuses new ones.
+// connection to the hub while up; cut drops it, and while down every new
+// connection is closed at once. The listener stays open throughout, so
+// its port cannot be taken by anything else between outages.
 type linkProxy struct {
 	t    *testing.T
 	addr string // where the store connects; the same across outages
-	to   string
+	ln   net.Listener
 
 	mu    sync.Mutex
-	ln    net.Listener
+	to    string // "" while down
 	conns []net.Conn
 }
 
@@ -181,50 +183,55 @@ func newLinkProxy(t *testing.T) *linkProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close() // down until the hub is there
-	p := &linkProxy{t: t, addr: addr}
-	t.Cleanup(p.cut)
+	p := &linkProxy{t: t, addr: ln.Addr().String(), ln: ln}
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	go p.serve()
 	return p
+}
+
+func (p *linkProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		to := p.to
+		p.mu.Unlock()
+		if to == "" {
+			c.Close() // the link is down
+			continue
+		}
+		h, err := net.Dial("tcp", to)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		if p.to != to { // cut while dialing
+			p.mu.Unlock()
+			c.Close()
+			h.Close()
+			continue
+		}
+		p.conns = append(p.conns, c, h)
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(h, c); h.Close() }()
+		go func() { _, _ = io.Copy(c, h); c.Close() }()
+	}
 }
 
 // up starts forwarding to the hub's leaf node listener.
 func (p *linkProxy) up(to string) {
-	p.t.Helper()
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		p.t.Fatal(err)
-	}
 	p.mu.Lock()
-	p.ln, p.to = ln, to
+	p.to = to
 	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			h, err := net.Dial("tcp", to)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, h)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(h, c); h.Close() }()
-			go func() { _, _ = io.Copy(c, h); c.Close() }()
-		}
-	}()
 }
 
 func (p *linkProxy) cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
+	p.to = ""
 	for _, c := range p.conns {
 		c.Close()
 	}
