@@ -2,10 +2,12 @@
 // process, for a store that has no NATS of its own (config key
 // nats.embedded). It turns the few settings an operator chooses into
 // nats-server options with safe limits (JetStream memory and disk caps, fsync
-// on every write by default), optionally links it to head office's NATS as
-// a leaf node in its own JetStream domain (leaf.go), reports start-up
-// failures as errors naming the config key at fault, and routes the
-// server's log lines into slog.
+// on every write by default), gives every client but the agent's own
+// in-process connection the register role (roles.go), optionally links it
+// to head office's NATS as a leaf node in its own JetStream domain with
+// only what head office needs crossing the link (leaf.go), reports
+// start-up failures as errors naming the config key at fault, and routes
+// the server's log lines into slog.
 package embeddednats
 
 import (
