@@ -454,3 +454,57 @@ func TestUsersFile(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackReplySubjectInjection: a register sends requests whose reply
+// subject is a sale record or an event subject, so that whoever answers —
+// the agent's status service and $SRV discovery, JetStream's PubAck, the
+// JetStream API — publishes its answer there. nats-server checks no
+// permission on a reply subject, and its own answers and the agent's
+// reach any subject of the account, so today every one of these lands:
+// found while writing this suite, see README "Security", known limits.
+// The fix is an account of their own for the registers (their replies
+// then come back through the import, never into the agent's account);
+// this test states what must hold once it exists.
+func TestAttackReplySubjectInjection(t *testing.T) {
+	t.Skip("known gap: reply subjects are not permission-checked by nats-server; needs registers in their own account (README Security, known limits)")
+	h := newHarnessNoRegister(t)
+	useRegister(t, h, attackConn(t, h, nil))
+	h.send("POS1", "sale", `{"sale_id":"s1","total_amount":"10.00"}`)
+	h.waitSale("s1", "created")
+	for reply, subject := range map[string]string{
+		"$KV.posagent_S1.evil1":     "pos.S1.POS1.status",
+		"$KV.posagent_S1.evil2":     "$SRV.INFO",
+		"$KV.posagent_S1.evil3":     "$JS.API.STREAM.INFO.POS_EVT",
+		"pos.S1.POS1.evt.processed": "$SRV.PING",
+	} {
+		if err := h.nc.PublishRequest(subject, reply, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.nc.PublishRequest("pos.S1.POS3.cmd.display", "$KV.posagent_S1.evil4", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	// Barrier: a later sale's event; the answers above came before it.
+	h.send("POS3", "sale", `{"sale_id":"after","total_amount":"1.00"}`)
+	h.waitSale("after", "created")
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	js, err := jetstream.New(h.agentConn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, "posagent_S1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"evil1", "evil2", "evil3", "evil4"} {
+		if e, err := kv.Get(ctx, k); err == nil {
+			t.Errorf("sale record %s written through a reply subject: %.80s", k, e.Value())
+		}
+	}
+	for _, r := range h.storedEvents() {
+		if r.Event.SaleID == "" && r.Event.Status == "" {
+			t.Errorf("not an event stored on %s: %.80s", r.Subject, r.Raw)
+		}
+	}
+}
