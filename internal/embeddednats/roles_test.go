@@ -2,6 +2,7 @@ package embeddednats
 
 import (
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -21,7 +22,16 @@ func TestRoles(t *testing.T) {
 		o.Roles = roles
 		o.User, o.Password = "till-0", secret.New("pw-0")
 		o.Registers = []Credential{{User: "till-1", Password: secret.New("pw-1")}, {User: "till-2", Password: secret.New("pw-2")}}
+		rec := &recorder{}
+		o.Logger = slog.New(rec)
 		s := start(t, o)
+		defer func() {
+			for _, r := range rec.all() {
+				if strings.Contains(r.msg, s.password.Reveal()) {
+					t.Errorf("the agent's password logged: %q", r.msg)
+				}
+			}
+		}()
 		if _, err := nats.Connect(s.ClientURL(), nats.UserInfo(AgentUser, s.password.Reveal())); !errors.Is(err, nats.ErrAuthorization) {
 			t.Fatalf("the agent's user over TCP with its password: %v", err)
 		}
