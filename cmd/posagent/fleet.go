@@ -50,6 +50,7 @@ func cmdFleet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	expect := fs.Int("expect", 0, "stop waiting once this many agents answered")
 	concurrency := fs.Int("concurrency", fleet.DefaultConcurrency, "status requests in flight at once")
 	store := fs.String("store", "", "only this store_id")
+	inbox := fs.String("inbox-prefix", "", "reply subject prefix; at head office "+fleet.HubInboxPrefix+" (configs/hub.conf sends stores no _INBOX traffic)")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
@@ -70,6 +71,9 @@ func cmdFleet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	opts, err := fleetAuth(*creds, *user, *passwordFile, *ca)
 	if err != nil {
 		return err
+	}
+	if *inbox != "" {
+		opts = append(opts, nats.CustomInboxPrefix(*inbox))
 	}
 	nc, err := nats.Connect(*url, append(opts, nats.Name("posagent-fleet"), nats.Timeout(*timeout))...)
 	if err != nil {

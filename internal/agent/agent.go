@@ -180,7 +180,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := streams.Ensure(setupCtx, js, cfg.StoreID, posIDs); err != nil {
 		return err
 	}
-	store, err := salestore.Open(setupCtx, js, salestore.Options{Bucket: "posagent_" + cfg.StoreID, TTL: cfg.SaleRetention, MaxBytes: cfg.NATS.RecordsMaxBytes})
+	store, err := salestore.Open(setupCtx, js, salestore.Options{Bucket: saleBucket(cfg.StoreID), TTL: cfg.SaleRetention, MaxBytes: cfg.NATS.RecordsMaxBytes})
 	if err != nil {
 		return err
 	}

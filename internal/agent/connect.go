@@ -52,11 +52,16 @@ func (a *Agent) connect(ctx context.Context) (*nats.Conn, error) {
 			}
 			pw = p
 		}
+		registers, err := readUsersFile(a.o.ReadFile, emb.Auth.UsersFile)
+		if err != nil {
+			return nil, err
+		}
 		srv, err := embeddednats.Start(embeddednats.Options{
-			Listen: emb.Listen, User: emb.Auth.User, Password: pw, CertFile: emb.TLS.CertFile, KeyFile: emb.TLS.KeyFile,
+			Listen: emb.Listen, User: emb.Auth.User, Password: pw, Registers: registers, CertFile: emb.TLS.CertFile, KeyFile: emb.TLS.KeyFile,
 			StoreDir: emb.StoreDir, MaxMemory: emb.MaxMemory, MaxStore: emb.MaxStore, Sync: emb.Sync,
 			ServerName: "posagent-" + a.cfg.StoreID, Logger: a.log.With("component", "nats-server"),
 			Domain: emb.Domain, Leaf: leafOptions(a.cfg),
+			Roles: embeddednats.Roles{Prefix: cfg.SubjectPrefix, StoreID: a.cfg.StoreID, EventsStream: cfg.Streams.Events},
 		})
 		if err != nil {
 			return nil, err
@@ -76,6 +81,10 @@ func (a *Agent) connect(ctx context.Context) (*nats.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Registers may subscribe to _INBOX.>: the agent's replies (sale
+	// records, commands fetched) arrive under its own prefix, which the
+	// server configuration in deploy/nats/ keeps to the agent.
+	opts = append(opts, nats.CustomInboxPrefix(embeddednats.AgentInboxPrefix))
 	nc, err := nats.Connect(cfg.URL, append(opts, auth...)...)
 	if err != nil {
 		return nil, fmt.Errorf("agent: nats.url: %w", err)
@@ -139,12 +148,21 @@ func RegisterConnection(cfg *config.Config, readFile func(string) ([]byte, error
 		// trust it as its own CA.
 		opts = append(opts, nats.RootCAs(emb.TLS.CertFile))
 	}
-	if emb.Auth.User != "" {
+	// The tools on the agent's machine are a register like any other: the
+	// configured user, or else the first of auth.users_file.
+	switch {
+	case emb.Auth.User != "":
 		pw, err := readSecretFile(readFile, "nats.embedded.auth.password_file", emb.Auth.PasswordFile)
 		if err != nil {
 			return "", nil, err
 		}
 		opts = append(opts, nats.UserInfo(emb.Auth.User, pw.Reveal()))
+	case emb.Auth.UsersFile != "":
+		users, err := readUsersFile(readFile, emb.Auth.UsersFile)
+		if err != nil {
+			return "", nil, err
+		}
+		opts = append(opts, nats.UserInfo(users[0].User, users[0].Password.Reveal()))
 	}
 	return scheme + "://" + net.JoinHostPort(host, port), opts, nil
 }
@@ -200,6 +218,42 @@ func readSecretFile(readFile func(string) ([]byte, error), key, path string) (se
 		return secret.String{}, fmt.Errorf("agent: %s: %s is empty", key, path)
 	}
 	return secret.New(v), nil
+}
+
+// readUsersFile reads nats.embedded.auth.users_file: one "user password"
+// per line, blank lines and lines starting with '#' skipped. Errors name
+// the key, the file and the line, never a password. "" reads nothing.
+func readUsersFile(readFile func(string) ([]byte, error), path string) ([]embeddednats.Credential, error) {
+	const key = "nats.embedded.auth.users_file"
+	if path == "" {
+		return nil, nil
+	}
+	b, err := readFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %s: cannot read %s: %w", key, path, err)
+	}
+	var out []embeddednats.Credential
+	seen := map[string]bool{}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		user, pw, _ := strings.Cut(strings.Replace(line, "\t", " ", 1), " ")
+		pw = strings.TrimSpace(pw)
+		switch {
+		case pw == "":
+			return nil, fmt.Errorf("agent: %s: %s line %d: want \"user password\"", key, path, i+1)
+		case strings.HasPrefix(user, "posagent-") || seen[user]:
+			return nil, fmt.Errorf("agent: %s: %s line %d: user %q used twice or reserved (posagent-)", key, path, i+1, user)
+		}
+		seen[user] = true
+		out = append(out, embeddednats.Credential{User: user, Password: secret.New(pw)})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("agent: %s: %s has no user", key, path)
+	}
+	return out, nil
 }
 
 // RedactURL drops user information from NATS URLs for logs and messages.

@@ -27,7 +27,6 @@ import (
 
 	"github.com/posagent/posagent/internal/config"
 	"github.com/posagent/posagent/internal/fleet"
-	"github.com/posagent/posagent/internal/netgate"
 	"github.com/posagent/posagent/internal/qrorder/qrordertest"
 	"github.com/posagent/posagent/internal/register"
 	"github.com/posagent/posagent/internal/secret"
@@ -35,7 +34,8 @@ import (
 
 // testPKI writes a CA and, signed by it, a server certificate for
 // 127.0.0.1 (the hub) and a client certificate (the store's leaf link).
-type testPKI struct{ ca, hubCert, hubKey, leafCert, leafKey string }
+// leafCert2 and leafKey2 are a second store's (S002).
+type testPKI struct{ ca, hubCert, hubKey, leafCert, leafKey, leafCert2, leafKey2 string }
 
 func newTestPKI(t *testing.T) testPKI {
 	t.Helper()
@@ -86,6 +86,7 @@ func newTestPKI(t *testing.T) testPKI {
 	p.hubCert, p.hubKey = issue(2, "hub", x509.ExtKeyUsageServerAuth)
 	// The store's certificate names it as configs/hub.conf expects.
 	p.leafCert, p.leafKey = issue(3, "S001", x509.ExtKeyUsageClientAuth)
+	p.leafCert2, p.leafKey2 = issue(4, "S002", x509.ExtKeyUsageClientAuth)
 	return p
 }
 
@@ -113,9 +114,15 @@ func startHub(t *testing.T, pki testPKI) *hubServer {
 	if err != nil {
 		t.Fatalf("configs/hub.conf: %v", err)
 	}
-	if opts.JetStreamDomain != "hub" || opts.LeafNode.TLSConfig == nil || !opts.LeafNode.TLSMap || len(opts.Users) != 1 || len(opts.LeafNode.Users) == 0 {
-		t.Fatalf("configs/hub.conf: domain %q, leaf TLS %v, %d users, %d stores", opts.JetStreamDomain,
-			opts.LeafNode.TLSConfig != nil, len(opts.Users), len(opts.LeafNode.Users))
+	stores := 0
+	for _, u := range opts.Users {
+		if _, leafOnly := u.AllowedConnectionTypes["LEAFNODE"]; leafOnly && len(u.AllowedConnectionTypes) == 1 && u.Permissions != nil {
+			stores++
+		}
+	}
+	if opts.JetStreamDomain != "hub" || opts.LeafNode.TLSConfig == nil || !opts.LeafNode.TLSMap || stores != 2 {
+		t.Fatalf("configs/hub.conf: domain %q, leaf TLS %v, %d stores with leaf-only users and link permissions", opts.JetStreamDomain,
+			opts.LeafNode.TLSConfig != nil, stores)
 	}
 	opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", -1, 0
 	opts.LeafNode.Host, opts.LeafNode.Port = "127.0.0.1", -1
@@ -148,7 +155,7 @@ func (h *hubServer) leafAddr() string {
 
 func (h *hubServer) connect() *nats.Conn {
 	h.t.Helper()
-	nc, err := nats.Connect(h.ns.ClientURL(), nats.UserInfo("ops", "ops-secret"))
+	nc, err := nats.Connect(h.ns.ClientURL(), nats.UserInfo("ops", "ops-secret"), nats.CustomInboxPrefix(fleet.HubInboxPrefix))
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -157,63 +164,74 @@ func (h *hubServer) connect() *nats.Conn {
 }
 
 // linkProxy stands for the store's internet link: it forwards the leaf
-// connection to the hub while up; cut drops it and refuses new ones.
+// connection to the hub while up; cut drops it, and while down every new
+// connection is closed at once. The listener stays open throughout, so
+// its port cannot be taken by anything else between outages.
 type linkProxy struct {
 	t    *testing.T
-	gate *netgate.Gate // where the store connects; held across outages
-	addr string
-	to   string
+	addr string // where the store connects; the same across outages
+	ln   net.Listener
 
 	mu    sync.Mutex
-	ln    net.Listener
+	to    string // "" while down
 	conns []net.Conn
 }
 
 func newLinkProxy(t *testing.T) *linkProxy {
 	t.Helper()
-	gate := netgate.New(t) // refused until the hub is there
-	p := &linkProxy{t: t, gate: gate, addr: gate.Addr()}
-	t.Cleanup(p.cut)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &linkProxy{t: t, addr: ln.Addr().String(), ln: ln}
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	go p.serve()
 	return p
+}
+
+func (p *linkProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		to := p.to
+		p.mu.Unlock()
+		if to == "" {
+			c.Close() // the link is down
+			continue
+		}
+		h, err := net.Dial("tcp", to)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		if p.to != to { // cut while dialing
+			p.mu.Unlock()
+			c.Close()
+			h.Close()
+			continue
+		}
+		p.conns = append(p.conns, c, h)
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(h, c); h.Close() }()
+		go func() { _, _ = io.Copy(c, h); c.Close() }()
+	}
 }
 
 // up starts forwarding to the hub's leaf node listener.
 func (p *linkProxy) up(to string) {
-	p.t.Helper()
-	ln, err := p.gate.Listener()
-	if err != nil {
-		p.t.Fatal(err)
-	}
 	p.mu.Lock()
-	p.ln, p.to = ln, to
+	p.to = to
 	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			h, err := net.Dial("tcp", to)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, h)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(h, c); h.Close() }()
-			go func() { _, _ = io.Copy(c, h); c.Close() }()
-		}
-	}()
 }
 
 func (p *linkProxy) cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
+	p.to = ""
 	for _, c := range p.conns {
 		c.Close()
 	}

@@ -75,7 +75,7 @@ func TestForeignPOSCommandsWait(t *testing.T) {
 	h.send("POS9", "sale", `{"sale_id":"f9","total_amount":"1.00"}`)
 	h.send("POS1", "sale", `{"sale_id":"f1","total_amount":"1.00"}`)
 	h.waitSale("f1", "created")
-	js, _ := jetstream.New(h.nc)
+	js, _ := jetstream.New(h.agentConn()) // the command stream is the agent's
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	st, err := js.Stream(ctx, "POS_CMD")

@@ -131,11 +131,17 @@ type Leaf struct {
 // LeafEnabled reports whether the embedded server links to a hub.
 func (e Embedded) LeafEnabled() bool { return len(e.Leaf.URLs) > 0 }
 
-// EmbeddedAuth is the one user registers authenticate as.
+// EmbeddedAuth is the user registers authenticate as; UsersFile names
+// more of them, one per line (one per register, so one can be cut off
+// alone). All get the register role.
 type EmbeddedAuth struct {
 	User         string `yaml:"user"`
 	PasswordFile string `yaml:"password_file"`
+	UsersFile    string `yaml:"users_file"`
 }
+
+// HasUsers reports whether registers must authenticate.
+func (a EmbeddedAuth) HasUsers() bool { return a.User != "" || a.UsersFile != "" }
 
 // EmbeddedTLS is the embedded server's certificate.
 type EmbeddedTLS struct {

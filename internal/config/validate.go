@@ -211,6 +211,7 @@ func (c *Config) validateNATS(v *checker) {
 	v.hostPort("nats.embedded.listen", e.Listen, true)
 	v.absPath("nats.embedded.auth.password_file", e.Auth.PasswordFile, false)
 	v.pair("nats.embedded.auth.user", e.Auth.User, "nats.embedded.auth.password_file", e.Auth.PasswordFile)
+	v.absPath("nats.embedded.auth.users_file", e.Auth.UsersFile, false)
 	v.absPath("nats.embedded.tls.cert_file", e.TLS.CertFile, false)
 	v.absPath("nats.embedded.tls.key_file", e.TLS.KeyFile, false)
 	v.pair("nats.embedded.tls.cert_file", e.TLS.CertFile, "nats.embedded.tls.key_file", e.TLS.KeyFile)

@@ -55,7 +55,7 @@ func (c *Config) Warnings(env Env) []Warning {
 	n := c.NATS
 	if n.URL == "" {
 		e := n.Embedded
-		if !loopbackListen(e.Listen) && e.Auth.User == "" {
+		if !loopbackListen(e.Listen) && !e.Auth.HasUsers() {
 			w.add("nats.embedded.listen", "listens beyond this machine without nats.embedded.auth: anyone on the network can send sales and read events")
 		}
 		if n.Auth != (NATSAuth{}) {
@@ -65,6 +65,7 @@ func (c *Config) Warnings(env Env) []Warning {
 			w.add("nats.tls", "ignored: nats.url is empty, so the embedded server runs (see nats.embedded.tls)")
 		}
 		w.secretFile("nats.embedded.auth.password_file", e.Auth.PasswordFile)
+		w.secretFile("nats.embedded.auth.users_file", e.Auth.UsersFile)
 		w.file("nats.embedded.tls.cert_file", e.TLS.CertFile)
 		w.secretFile("nats.embedded.tls.key_file", e.TLS.KeyFile)
 		if e.MaxMemory <= 0 || e.MaxStore <= 0 {

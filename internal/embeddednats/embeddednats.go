@@ -2,10 +2,12 @@
 // process, for a store that has no NATS of its own (config key
 // nats.embedded). It turns the few settings an operator chooses into
 // nats-server options with safe limits (JetStream memory and disk caps, fsync
-// on every write by default), optionally links it to head office's NATS as
-// a leaf node in its own JetStream domain (leaf.go), reports start-up
-// failures as errors naming the config key at fault, and routes the
-// server's log lines into slog.
+// on every write by default), gives every client but the agent's own
+// in-process connection the register role (roles.go), optionally links it
+// to head office's NATS as a leaf node in its own JetStream domain with
+// only what head office needs crossing the link (leaf.go), reports
+// start-up failures as errors naming the config key at fault, and routes
+// the server's log lines into slog.
 package embeddednats
 
 import (
@@ -39,10 +41,18 @@ type Options struct {
 	// "127.0.0.1:4222". "" or port -1 (or 0) picks a random free port on
 	// 127.0.0.1, for tests and the demo.
 	Listen string
-	// User and Password, when set, are required of every client (auth.user,
-	// auth.password_file); Connect adds them for in-process clients.
-	User     string
-	Password secret.String
+	// User and Password, when set, are a register's credentials
+	// (auth.user, auth.password_file), and Registers more of them
+	// (auth.users_file): with any of them, every client must present one.
+	// Without, clients connect without credentials. Either way they get
+	// the register role of Roles; only Connect's in-process connection is
+	// the agent (roles.go).
+	User      string
+	Password  secret.String
+	Registers []Credential
+	// Roles names the store's subjects and events stream for the register
+	// role.
+	Roles Roles
 	// CertFile and KeyFile, when set, make the listener require TLS
 	// (tls.cert_file, tls.key_file). In-process connections skip TLS.
 	CertFile, KeyFile string
@@ -74,9 +84,8 @@ type Options struct {
 // Server is a running embedded NATS server.
 type Server struct {
 	ns       *server.Server
-	host     string // as configured
-	user     string
-	password secret.String
+	host     string        // as configured
+	password secret.String // the agent's, drawn at start
 	tls      bool
 	stopOnce sync.Once
 }
@@ -88,6 +97,10 @@ func Start(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	agentPW, err := opts.users(so)
+	if err != nil {
+		return nil, err
+	}
 	if err := prepareStoreDir(opts.StoreDir); err != nil {
 		return nil, err
 	}
@@ -96,7 +109,7 @@ func Start(opts Options) (*Server, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	fatal := make(chan error, 1)
-	adapter := newLogAdapter(logger, opts.Password, func(err error) {
+	adapter := newLogAdapter(logger, []secret.String{opts.Password, agentPW}, func(err error) {
 		select {
 		case fatal <- err:
 		default: // the first fatal error is the one that explains the failure
@@ -121,7 +134,7 @@ func Start(opts Options) (*Server, error) {
 		ns.WaitForShutdown()
 		return nil, errors.New("embedded NATS: JetStream is not enabled after start")
 	}
-	return &Server{ns: ns, host: so.Host, user: opts.User, password: opts.Password, tls: so.TLSConfig != nil}, nil
+	return &Server{ns: ns, host: so.Host, password: agentPW, tls: so.TLSConfig != nil}, nil
 }
 
 // serverOptions checks o and translates it into nats-server options.
@@ -167,8 +180,6 @@ func (o Options) serverOptions() (*server.Options, error) {
 		SyncAlways:             always,
 		SyncInterval:           interval,
 		DisableJetStreamBanner: true,
-		Username:               o.User,
-		Password:               o.Password.Reveal(),
 	}
 	switch {
 	case o.CertFile == "" && o.KeyFile == "":
@@ -331,18 +342,16 @@ func (s *Server) hostPort() string {
 	return net.JoinHostPort(host, strconv.Itoa(port))
 }
 
-// Connect opens an in-process connection (no TCP, no TLS), adding the
-// configured user and password. opts come after them, so a caller may
-// override either. Overriding them with wrong credentials is not useful:
-// with nats-server v2.15.2 and nats.go v1.55.0 such a connection failed
-// only after about 10 s, as "read/write on closed pipe" rather than an
-// authorization error.
+// Connect opens the agent's in-process connection (no TCP, no TLS) as
+// AgentUser, with its inbox prefix (AgentInboxPrefix): the one connection
+// with every right. opts come after these, so a caller may override them.
+// Overriding the credentials is not useful: with nats-server v2.15.2 and
+// nats.go v1.55.0 such a connection failed only after about 10 s, as
+// "read/write on closed pipe" rather than an authorization error.
 func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
-	all := make([]nats.Option, 0, len(opts)+2)
-	all = append(all, nats.InProcessServer(s.ns))
-	if s.user != "" {
-		all = append(all, nats.UserInfo(s.user, s.password.Reveal()))
-	}
+	all := make([]nats.Option, 0, len(opts)+3)
+	all = append(all, nats.InProcessServer(s.ns), nats.UserInfo(AgentUser, s.password.Reveal()),
+		nats.CustomInboxPrefix(AgentInboxPrefix))
 	all = append(all, opts...)
 	// The URL only names the server in the client's state; the in-process
 	// provider is what connects.

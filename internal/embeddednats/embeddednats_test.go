@@ -426,7 +426,7 @@ func TestClientURLUnspecifiedHost(t *testing.T) {
 func TestLogAdapter(t *testing.T) {
 	rec := &recorder{}
 	var fatal error
-	a := newLogAdapter(slog.New(rec), secret.New("hunter2"), func(err error) { fatal = err })
+	a := newLogAdapter(slog.New(rec), []secret.String{secret.New("hunter2")}, func(err error) { fatal = err })
 	cause := errors.New("disk on fire")
 	a.Noticef("listening on %s", "127.0.0.1:4222")
 	a.Warnf("client %s sent password %s", "c1", "hunter2")

@@ -47,6 +47,42 @@ func DenyStoreTraffic(prefix string) []string {
 	return []string{prefix + ".*.*.cmd.>", prefix + ".*.*.evt.>"}
 }
 
+// Isolation names what a store's leaf link must keep apart: the subject
+// prefix, the store's JetStream domain and the streams only its agent may
+// touch (the commands stream and the sale records' KV stream).
+type Isolation struct {
+	Prefix, Domain        string
+	Commands, SaleRecords string // stream names, e.g. POS_CMD, KV_posagent_S001
+}
+
+// DenyImports is what the hub may not send into the store. Besides the
+// register traffic (DenyStoreTraffic): the sale records ($KV), the
+// JetStream API without a domain, and in the store's
+// domain everything but consumers on the events stream: streams (list,
+// info, purge, delete, messages), direct gets, account and server calls,
+// and the consumers of the commands and sale records streams. What stays
+// is what the hub needs: sourcing the events stream (consumer create,
+// delete and flow control), $SRV discovery and the status requests.
+func (i Isolation) DenyImports() []string {
+	api := "$JS." + i.Domain + ".API."
+	deny := append(DenyStoreTraffic(i.Prefix), "$KV.>", "$JS.API.>",
+		api+"STREAM.>", api+"DIRECT.>", api+"ACCOUNT.>", api+"SERVER.>", api+"META.>", api+"INFO")
+	for _, st := range []string{i.Commands, i.SaleRecords} {
+		deny = append(deny, api+"CONSUMER.*."+st, api+"CONSUMER.*."+st+".>", api+"CONSUMER.*.*."+st+".>")
+	}
+	return deny
+}
+
+// DenyExports is what the store's clients (registers and the agent alike)
+// may not send to the hub: the register traffic, any JetStream API (so no
+// client of this store reaches another store's streams or sale records),
+// KV writes, acks and flow control, and discovery and status requests
+// (which would reach the other stores' agents).
+func (i Isolation) DenyExports() []string {
+	return append(DenyStoreTraffic(i.Prefix), "$JS.API.>", "$JS.*.API.>", "$KV.>", "$JS.ACK.>", "$JS.FC.>",
+		"$SRV.>", i.Prefix+".*.*.status")
+}
+
 // remote checks l and turns it into nats-server's remote options.
 func (l *Leaf) remote() (*server.RemoteLeafOpts, error) {
 	if len(l.URLs) == 0 {

@@ -21,14 +21,20 @@ const plaintextPasswordWarning = "Plaintext passwords detected"
 // logAdapter implements server.Logger on top of slog.
 type logAdapter struct {
 	log     *slog.Logger
-	hide    string // the password: replaced if a server line ever carries it
+	hide    []string // passwords: replaced if a server line ever carries one
 	onFatal func(error)
 }
 
 var _ server.Logger = (*logAdapter)(nil)
 
-func newLogAdapter(log *slog.Logger, password secret.String, onFatal func(error)) *logAdapter {
-	return &logAdapter{log: log, hide: password.Reveal(), onFatal: onFatal}
+func newLogAdapter(log *slog.Logger, passwords []secret.String, onFatal func(error)) *logAdapter {
+	a := &logAdapter{log: log, onFatal: onFatal}
+	for _, p := range passwords {
+		if !p.Empty() {
+			a.hide = append(a.hide, p.Reveal())
+		}
+	}
+	return a
 }
 
 func (a *logAdapter) Noticef(format string, v ...any) { a.emit(slog.LevelInfo, format, v) }
@@ -66,8 +72,8 @@ func (a *logAdapter) Tracef(string, ...any) {}
 // emit formats and logs one line, returning it (redacted).
 func (a *logAdapter) emit(level slog.Level, format string, v []any) string {
 	msg := fmt.Sprintf(format, v...)
-	if a.hide != "" {
-		msg = strings.ReplaceAll(msg, a.hide, secret.Redacted)
+	for _, h := range a.hide {
+		msg = strings.ReplaceAll(msg, h, secret.Redacted)
 	}
 	a.log.Log(context.Background(), level, msg)
 	return msg

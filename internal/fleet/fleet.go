@@ -25,6 +25,12 @@ import (
 // Service is the micro service name every agent registers.
 const Service = "posagent"
 
+// HubInboxPrefix is the reply subject prefix for head office clients of
+// a hub configured like configs/hub.conf, which sends the stores no
+// _INBOX traffic: a store's register may subscribe to _INBOX.> and would
+// otherwise hear head office's replies.
+const HubInboxPrefix = "_HQ_INBOX"
+
 // Defaults of Options.
 const (
 	DefaultTimeout     = 2 * time.Second

@@ -1,0 +1,510 @@
+package agent
+
+// Attacks on the NATS roles (CONTRACT section 7, README "Security"): a
+// register connection — anonymous on the default configuration, the
+// configured user on the hardened one — tries what only the agent may do.
+// Each attack is one message or subscription on loopback; the server's
+// refusal is awaited as an event, and its effect (nothing stored, nothing
+// delivered, nothing deleted) is checked after a barrier that would have
+// seen it. The same connection then does everything a register
+// legitimately does.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/posagent/posagent/internal/config"
+	"github.com/posagent/posagent/internal/embeddednats"
+	"github.com/posagent/posagent/internal/fleet"
+	"github.com/posagent/posagent/internal/register"
+)
+
+// refusals collects the server's permission errors of one connection.
+type refusals struct {
+	mu   sync.Mutex
+	errs []string
+	cond *sync.Cond
+}
+
+func newRefusals() *refusals {
+	r := &refusals{}
+	r.cond = sync.NewCond(&r.mu)
+	return r
+}
+
+func (r *refusals) handler(_ *nats.Conn, _ *nats.Subscription, err error) {
+	r.mu.Lock()
+	r.errs = append(r.errs, err.Error())
+	r.mu.Unlock()
+	r.cond.Broadcast()
+}
+
+// wait waits for the server's permissions violation naming subject.
+func (r *refusals) wait(t *testing.T, kind, subject string) {
+	t.Helper()
+	want := strings.ToLower(`permissions violation for ` + kind + ` to "` + subject + `"`)
+	timer := time.AfterFunc(wait, r.cond.Broadcast)
+	defer timer.Stop()
+	deadline := time.Now().Add(wait)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for {
+		for _, e := range r.errs {
+			if strings.Contains(strings.ToLower(e), want) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not refuse %s to %q; errors: %v", kind, subject, r.errs)
+		}
+		r.cond.Wait()
+	}
+}
+
+// attackConn connects to the agent's embedded server as a register of
+// the given configuration (its credentials, if any).
+func attackConn(t *testing.T, h *harness, ref *refusals) *nats.Conn {
+	t.Helper()
+	cfg := *h.cfg
+	_, port, err := splitHostPort(h.agent.NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.NATS.Embedded.Listen = "127.0.0.1:" + port
+	url, opts, err := RegisterConnection(&cfg, os.ReadFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref != nil {
+		opts = append(opts, nats.ErrorHandler(ref.handler))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		t.Fatalf("register connection: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// hardenedNATS sets nats.embedded.auth: the documented hardened
+// configuration.
+func hardenedNATS(t *testing.T) harnessOpt {
+	pw := filepath.Join(t.TempDir(), "nats-register-password")
+	if err := os.WriteFile(pw, []byte("register-pw-4f1c\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return withConfig(func(c *config.Config) {
+		c.NATS.Embedded.Auth = config.EmbeddedAuth{User: "register", PasswordFile: pw}
+	})
+}
+
+// perRegisterUsers sets nats.embedded.auth.users_file: a user per register.
+func perRegisterUsers(t *testing.T) harnessOpt {
+	f := filepath.Join(t.TempDir(), "nats-registers")
+	if err := os.WriteFile(f, []byte("# till users\ntill-1 pw-till-1\ntill-2\tpw-till-2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return withConfig(func(c *config.Config) { c.NATS.Embedded.Auth.UsersFile = f })
+}
+
+// rolesCases runs fn against the default and the hardened configurations,
+// with the harness's register connected as that configuration requires.
+func rolesCases(t *testing.T, fn func(t *testing.T, h *harness)) {
+	for _, tc := range []struct {
+		name string
+		opts []harnessOpt
+	}{{"default", nil}, {"hardened", []harnessOpt{hardenedNATS(t)}}, {"users file", []harnessOpt{perRegisterUsers(t)}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarnessNoRegister(t, tc.opts...)
+			useRegister(t, h, attackConn(t, h, nil))
+			fn(t, h)
+		})
+	}
+}
+
+// useRegister makes nc the harness's register connection.
+func useRegister(t *testing.T, h *harness, nc *nats.Conn) {
+	t.Helper()
+	h.nc = nc
+	rc, err := register.New(nc, h.cfg.NATS.SubjectPrefix, h.cfg.StoreID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.rc = rc
+	if _, err := nc.Subscribe(h.cfg.NATS.SubjectPrefix+"."+h.cfg.StoreID+".*.evt.>", func(m *nats.Msg) {
+		r := register.Received{Subject: m.Subject, MsgID: m.Header.Get(jetstream.MsgIDHeader), Raw: m.Data}
+		_ = json.Unmarshal(m.Data, &r.Event)
+		h.addEvent(r)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAttackForgedEvent: a register publishes a "processed" event for a
+// sale awaiting payment. The server refuses it; no subscriber gets it, the
+// events stream does not keep it, and the sale is still unpaid.
+func TestAttackForgedEvent(t *testing.T) {
+	rolesCases(t, func(t *testing.T, h *harness) {
+		h.send("POS1", "sale", `{"sale_id":"victim","total_amount":"99.00"}`)
+		created := h.waitSale("victim", "created")
+
+		ref := newRefusals()
+		attacker := attackConn(t, h, ref)
+		forged := `{"sale_id":"victim","order_id":"` + created.Event.OrderID + `","status":"processed","status_detail":"accredited","external_pos_id":"POS1","total_amount":"99.00","at":"2026-01-01T00:00:00.000Z"}`
+		subject := "pos.S1.POS1.evt.processed"
+		if err := attacker.Publish(subject, []byte(forged)); err != nil {
+			t.Fatal(err)
+		}
+		ref.wait(t, "publish", subject)
+		// A JetStream publish of the same is refused too: no PubAck.
+		js, err := jetstream.New(attacker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if ack, err := js.Publish(ctx, subject, []byte(forged)); err == nil {
+			t.Fatalf("forged event stored: %+v", ack)
+		}
+
+		// Barrier: a later sale's events. The forged message, had it been
+		// delivered or stored, would have come before them.
+		h.send("POS3", "sale", `{"sale_id":"after","total_amount":"1.00"}`)
+		h.waitSale("after", "created")
+		for _, r := range h.eventsOf("victim") {
+			if r.Event.Status == "processed" {
+				t.Fatalf("forged event delivered: %s", r.Raw)
+			}
+		}
+		for _, r := range h.storedEvents() {
+			if r.Event.SaleID == "victim" && r.Event.Status == "processed" {
+				t.Fatalf("forged event stored: %s", r.Raw)
+			}
+		}
+		if st := h.status("POS1"); st.State != "awaiting_payment" || st.SaleID != "victim" {
+			t.Fatalf("status after the forgery: %+v", st)
+		}
+	})
+}
+
+// TestAttackAgentOnlySubjects: a register tries, one message each, to read
+// and write the sale records, delete the command consumers, purge or delete
+// the streams, acknowledge commands, and to listen where only the agent
+// listens. Every one is refused by the server, and the agent goes on
+// serving with its records, consumers and streams intact.
+func TestAttackAgentOnlySubjects(t *testing.T) {
+	rolesCases(t, func(t *testing.T, h *harness) {
+		h.send("POS1", "sale", `{"sale_id":"s1","total_amount":"10.00"}`)
+		created := h.waitSale("s1", "created")
+		if err := h.sim.Pay(created.Event.OrderID); err != nil {
+			t.Fatal(err)
+		}
+		h.waitSale("s1", "processed")
+		storedBefore := len(h.storedEvents())
+
+		ref := newRefusals()
+		attacker := attackConn(t, h, ref)
+		kv, cons := "KV_posagent_S1", "posagent_S1_POS1"
+		publishes := []string{
+			"$KV.posagent_S1.forged",                    // write a sale record
+			"$JS.API.DIRECT.GET." + kv,                  // read one
+			"$JS.API.STREAM.MSG.GET." + kv,              // read one
+			"$JS.API.STREAM.INFO." + kv,                 // inspect the bucket
+			"$JS.API.CONSUMER.CREATE." + kv,             // watch the bucket
+			"$JS.API.STREAM.PURGE." + kv,                // erase the records
+			"$JS.API.CONSUMER.DELETE.POS_CMD." + cons,   // stop a POS
+			"$JS.API.CONSUMER.CREATE.POS_CMD",           // steal commands
+			"$JS.API.CONSUMER.MSG.NEXT.POS_CMD." + cons, // steal commands
+			"$JS.ACK.POS_CMD." + cons + ".1.1.1.1.0",    // drop a command
+			"$JS.API.STREAM.PURGE.POS_EVT",              // erase the events
+			"$JS.API.STREAM.DELETE.POS_EVT",             // delete the events
+			"$JS.API.STREAM.MSG.DELETE.POS_EVT",         // delete one event
+			"$JS.API.STREAM.DELETE.POS_CMD",             // delete the commands
+			"$JS.API.STREAM.UPDATE.POS_EVT",             // rewrite the stream
+			"$JS.API.STREAM.CREATE.EVIL",                // capture subjects
+			"$JS.API.CONSUMER.DELETE.POS_EVT.x",         // others' event readers
+			"pos.S1.POS1.evt.canceled",                  // any event
+			embeddednats.AgentInboxPrefix + ".x",        // answer for the server
+			"pos.S2.POS1.cmd.sale",                      // another store's POS
+		}
+		for _, s := range publishes {
+			if err := attacker.Publish(s, []byte(`{}`)); err != nil {
+				t.Fatal(err)
+			}
+			ref.wait(t, "publish", s)
+		}
+		subscriptions := []string{
+			">",
+			"$KV.>",
+			embeddednats.AgentInboxPrefix + ".>", // the agent's replies: sale records, commands
+			"pos.S1.*.cmd.>",                     // other registers' commands
+			"$SRV.>",                             // answer discovery as a fake agent
+			"pos.S1.POS1.status",                 // answer status as a fake agent
+			"$JS.API.>",
+		}
+		for _, s := range subscriptions {
+			if _, err := attacker.SubscribeSync(s); err != nil {
+				t.Fatal(err)
+			}
+			ref.wait(t, "subscription", s)
+		}
+
+		// A consumer on the events stream is a register's right, but its
+		// deliveries must not become a way to write the records or call the
+		// JetStream API: nats-server delivers only to client interest,
+		// which these subjects cannot have.
+		js, err := jetstream.New(attacker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		var pushed []jetstream.Consumer
+		for _, deliver := range []string{"$KV.posagent_S1.forged", "$JS.API.STREAM.PURGE." + kv} {
+			c, err := js.CreateOrUpdateConsumer(ctx, "POS_EVT", jetstream.ConsumerConfig{DeliverSubject: deliver, AckPolicy: jetstream.AckNonePolicy})
+			if err != nil {
+				continue // refused outright is fine too
+			}
+			pushed = append(pushed, c)
+		}
+
+		// The agent still has its consumers, records and streams: a resent
+		// sale replays from the records, a new one goes through, and the
+		// events stream kept everything.
+		h.send("POS1", "sale", `{"sale_id":"s1","total_amount":"10.00"}`)
+		h.waitEvent("s1 replay", func(r register.Received) bool { return r.Event.SaleID == "s1" && r.Event.Replay })
+		h.send("POS1", "sale", `{"sale_id":"s2","total_amount":"11.00"}`)
+		h.waitSale("s2", "created")
+		if n := len(h.storedEvents()); n < storedBefore+1 {
+			t.Fatalf("events stream has %d events, had %d", n, storedBefore)
+		}
+		for _, c := range pushed {
+			info, err := c.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.PushBound {
+				t.Errorf("push consumer to %s is delivering", info.Config.DeliverSubject)
+			}
+		}
+	})
+}
+
+// TestRegisterRoleStillWorks: everything a register legitimately does on
+// NATS works under the register role: JetStream publish with a PubAck and
+// a core publish, live events, the events stream read back with an
+// ordered consumer (as nats.go's jetstream, nats.js and `nats stream
+// view` do), a durable pull consumer with acks, a legacy push ordered
+// consumer with flow control (as `nats sub --stream` does), the status
+// request and micro discovery ($SRV, as `posagent fleet` and `posagent
+// status` do).
+func TestRegisterRoleStillWorks(t *testing.T) {
+	rolesCases(t, func(t *testing.T, h *harness) {
+		seq := h.send("POS1", "sale", `{"sale_id":"r1","total_amount":"10.00"}`)
+		if seq == 0 {
+			t.Fatal("no PubAck sequence")
+		}
+		created := h.waitSale("r1", "created")
+		if err := h.sim.Pay(created.Event.OrderID); err != nil {
+			t.Fatal(err)
+		}
+		h.waitSale("r1", "processed")
+		if err := h.nc.Publish("pos.S1.POS3.cmd.sale", []byte(`{"sale_id":"r2","total_amount":"2.00"}`)); err != nil {
+			t.Fatal(err)
+		}
+		h.waitSale("r2", "created")
+		readStream(t, h.nc, "r1", "processed")
+		if st := h.status("POS3"); st.State != "awaiting_payment" || st.SaleID != "r2" {
+			t.Fatalf("status: %+v", st)
+		}
+
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		js, err := jetstream.New(h.nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		durable, err := js.CreateOrUpdateConsumer(ctx, "POS_EVT", jetstream.ConsumerConfig{Durable: "till-1",
+			FilterSubject: "pos.S1.POS1.evt.>", AckPolicy: jetstream.AckExplicitPolicy})
+		if err != nil {
+			t.Fatalf("durable consumer on the events stream: %v", err)
+		}
+		batch, err := durable.Fetch(2, jetstream.FetchMaxWait(wait))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			if err := m.DoubleAck(ctx); err != nil {
+				t.Fatalf("ack: %v", err)
+			}
+			n++
+		}
+		if n != 2 {
+			t.Fatalf("durable fetch got %d events (%v)", n, batch.Error())
+		}
+
+		legacy, err := h.nc.JetStream()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub, err := legacy.SubscribeSync("pos.S1.POS1.evt.>", nats.OrderedConsumer())
+		if err != nil {
+			t.Fatalf("legacy ordered push consumer: %v", err)
+		}
+		if m, err := sub.NextMsg(wait); err != nil || !strings.Contains(string(m.Data), `"r1"`) {
+			t.Fatalf("legacy ordered consumer: %v", err)
+		}
+		_ = sub.Unsubscribe()
+
+		var rows []fleet.Row
+		sum, err := fleet.Collect(ctx, h.nc, fleet.Options{Timeout: wait, Quiet: -1, Expect: 1}, func(r fleet.Row) { rows = append(rows, r) })
+		if err != nil || sum.Agents != 1 || sum.POS != 3 || sum.Failed != 0 {
+			t.Fatalf("discovery as a register: %+v %v %+v", sum, err, rows)
+		}
+	})
+}
+
+// TestAgentUserOnlyInProcess: the agent's user cannot be used over the
+// network, whatever the password.
+func TestAgentUserOnlyInProcess(t *testing.T) {
+	h := newHarnessNoRegister(t)
+	_, err := nats.Connect(h.agent.NATSURL(), nats.UserInfo(embeddednats.AgentUser, "guess"))
+	if !errors.Is(err, nats.ErrAuthorization) {
+		t.Fatalf("agent user over TCP: %v", err)
+	}
+}
+
+// readStream reads the events stream with an ordered consumer until the
+// event of saleID with status arrives.
+func readStream(t *testing.T, nc *nats.Conn, saleID, status string) {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	cons, err := js.OrderedConsumer(ctx, "POS_EVT", jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatalf("ordered consumer on the events stream: %v", err)
+	}
+	for {
+		m, err := cons.Next(jetstream.FetchMaxWait(wait))
+		if err != nil {
+			t.Fatalf("reading the events stream for %s %s: %v", saleID, status, err)
+		}
+		var ev struct {
+			SaleID string `json:"sale_id"`
+			Status string `json:"status"`
+		}
+		if json.Unmarshal(m.Data(), &ev) == nil && ev.SaleID == saleID && ev.Status == status {
+			return
+		}
+	}
+}
+
+// agentConn is a connection with the agent's rights on its embedded
+// server, for tests that inspect what only the agent may see.
+func (h *harness) agentConn() *nats.Conn {
+	h.t.Helper()
+	h.mu.Lock()
+	srv := h.agent.embedded
+	h.mu.Unlock()
+	nc, err := srv.Connect()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(nc.Close)
+	return nc
+}
+
+// TestUsersFile: nats.embedded.auth.users_file is read strictly, and its
+// errors never show a password.
+func TestUsersFile(t *testing.T) {
+	read := func(content string) func(string) ([]byte, error) {
+		return func(string) ([]byte, error) { return []byte(content), nil }
+	}
+	users, err := readUsersFile(read("# c\n\n a pw-a \nb\tpw b\n"), "/f")
+	if err != nil || len(users) != 2 || users[0].User != "a" || users[0].Password.Reveal() != "pw-a" || users[1].Password.Reveal() != "pw b" {
+		t.Fatalf("%+v %v", users, err)
+	}
+	for content, want := range map[string]string{
+		"a\n":                      "line 1: want",
+		"a s3cret\na other-s3cret": `line 2: user "a" used twice`,
+		"posagent-agent s3cret":    "reserved",
+		"# only a comment\n":       "has no user",
+	} {
+		_, err := readUsersFile(read(content), "/f")
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%q: %v", content, err)
+		}
+	}
+}
+
+// TestAttackReplySubjectInjection: a register sends requests whose reply
+// subject is a sale record or an event subject, so that whoever answers —
+// the agent's status service and $SRV discovery, JetStream's PubAck, the
+// JetStream API — publishes its answer there. nats-server checks no
+// permission on a reply subject, and its own answers and the agent's
+// reach any subject of the account, so today every one of these lands:
+// found while writing this suite, see README "Security", known limits.
+// The fix is an account of their own for the registers (their replies
+// then come back through the import, never into the agent's account);
+// this test states what must hold once it exists.
+func TestAttackReplySubjectInjection(t *testing.T) {
+	t.Skip("known gap: reply subjects are not permission-checked by nats-server; needs registers in their own account (README Security, known limits)")
+	h := newHarnessNoRegister(t)
+	useRegister(t, h, attackConn(t, h, nil))
+	h.send("POS1", "sale", `{"sale_id":"s1","total_amount":"10.00"}`)
+	h.waitSale("s1", "created")
+	for reply, subject := range map[string]string{
+		"$KV.posagent_S1.evil1":     "pos.S1.POS1.status",
+		"$KV.posagent_S1.evil2":     "$SRV.INFO",
+		"$KV.posagent_S1.evil3":     "$JS.API.STREAM.INFO.POS_EVT",
+		"pos.S1.POS1.evt.processed": "$SRV.PING",
+	} {
+		if err := h.nc.PublishRequest(subject, reply, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.nc.PublishRequest("pos.S1.POS3.cmd.display", "$KV.posagent_S1.evil4", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	// Barrier: a later sale's event; the answers above came before it.
+	h.send("POS3", "sale", `{"sale_id":"after","total_amount":"1.00"}`)
+	h.waitSale("after", "created")
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	js, err := jetstream.New(h.agentConn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, "posagent_S1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"evil1", "evil2", "evil3", "evil4"} {
+		if e, err := kv.Get(ctx, k); err == nil {
+			t.Errorf("sale record %s written through a reply subject: %.80s", k, e.Value())
+		}
+	}
+	for _, r := range h.storedEvents() {
+		if r.Event.SaleID == "" && r.Event.Status == "" {
+			t.Errorf("not an event stored on %s: %.80s", r.Subject, r.Raw)
+		}
+	}
+}
