@@ -389,7 +389,7 @@ func TestUnknownPOSRejected(t *testing.T) {
 		t.Fatalf("%s %s", ev.Subject, ev.Raw)
 	}
 	h.waitCmd(h.send("ATTACKER-POS-X", "foo", `not json`), "rejected")
-	js, _ := jetstream.New(h.nc)
+	js, _ := jetstream.New(h.agentConn()) // the command stream is the agent's
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	st, err := js.Stream(ctx, "POS_CMD")
