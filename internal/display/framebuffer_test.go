@@ -24,7 +24,7 @@ var (
 
 // fakeFB makes a plain file standing in for a framebuffer with the given
 // geometry, filled with a marker byte so untouched bytes show.
-func fakeFB(t *testing.T, info fbInfo, pages int) (*Framebuffer, string) {
+func fakeFB(t testing.TB, info fbInfo, pages int) (*Framebuffer, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "fb0")
 	if err := os.WriteFile(path, bytes.Repeat([]byte{0xa5}, pages*info.height*info.lineLength), 0o600); err != nil {
