@@ -344,7 +344,7 @@ func TestParseECC(t *testing.T) {
 // TestRenderAccents checks that accented letters are drawn with real glyphs:
 // a string of them must not look like the same number of unknown-glyph boxes.
 func TestRenderAccents(t *testing.T) {
-	c, err := newCanvas(image.Pt(10, 10))
+	c, _, err := newCanvas(image.Pt(10, 10))
 	if err != nil {
 		t.Fatal(err)
 	}
