@@ -59,6 +59,9 @@ func (fb *Framebuffer) WithClock(clock func() time.Time) *Framebuffer {
 // countdown runs.
 func (fb *Framebuffer) RefreshInterval() time.Duration { return time.Second }
 
+// ResultSettle skips result screens replaced within resultSettle.
+func (fb *Framebuffer) ResultSettle() time.Duration { return resultSettle }
+
 // Show renders s at the device's resolution and writes it.
 func (fb *Framebuffer) Show(ctx context.Context, s Screen) error {
 	if err := ctx.Err(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // PNG writes the whole screen as a PNG file, for signage players and
@@ -63,6 +64,14 @@ type encoderPool struct{ b *png.EncoderBuffer }
 
 func (e *encoderPool) Get() *png.EncoderBuffer  { return e.b }
 func (e *encoderPool) Put(b *png.EncoderBuffer) { e.b = b }
+
+// resultSettle is how long the png and framebuffer displays let a result
+// screen settle (see Settler): longer than the Orders API's usual round
+// trip, short next to the seconds a customer looks at "paid".
+const resultSettle = 250 * time.Millisecond
+
+// ResultSettle skips result screens replaced within resultSettle.
+func (p *PNG) ResultSettle() time.Duration { return resultSettle }
 
 // Show renders s and replaces the file, unless s is what the file shows.
 func (p *PNG) Show(ctx context.Context, s Screen) error {
