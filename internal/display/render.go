@@ -268,7 +268,7 @@ func (c *canvas) awaiting(s Screen, t texts, opt RenderOptions, mods [][]bool, q
 		{text: t.Scan, bold: true, size: 0.06, gap: 0.06, color: colorAccent},
 	}
 	if line := expiryLine(s.ExpiresAt, t, opt); line != "" {
-		spans = append(spans, span{text: line, size: 0.055, gap: 0.04, color: colorInk})
+		spans = append(spans, span{text: line, size: 0.055, gap: 0.04, color: colorInk, tick: !opt.Now.IsZero()})
 	}
 	if name := clean(s.StoreName); name != "" {
 		spans = append(spans, span{text: name, size: 0.04, gap: 0.07, color: colorMuted})

@@ -28,6 +28,20 @@ type canvas struct {
 	dst    surface
 	bounds image.Rectangle
 	fonts  *fonts
+	// tick, if set, is told where the countdown line went, so that the
+	// framebuffer can redraw just that line every second.
+	tick *tickLine
+}
+
+// tickLine is where column drew the countdown, and how.
+type tickLine struct {
+	r         image.Rectangle // the column
+	top, h    int             // the line box
+	px        int
+	bold      bool
+	align     align
+	color     color.RGBA
+	drawn     bool
 }
 
 type faceKey struct {
@@ -95,6 +109,7 @@ type span struct {
 	gap   float64
 	color color.RGBA
 	whole bool // never cut (an amount): shrink as far as needed instead
+	tick  bool // the countdown: recorded in canvas.tick
 }
 
 type align int
@@ -128,6 +143,9 @@ func (c *canvas) column(r image.Rectangle, unit int, a align, spans []span) {
 		px := max(int(s.size*float64(unit)*scale), minFontPx)
 		y += int(s.gap * float64(unit) * scale)
 		lineH := px * 5 / 4
+		if s.tick && c.tick != nil {
+			*c.tick = tickLine{r: r, top: y, h: lineH, px: px, bold: s.bold, align: a, color: s.color, drawn: true}
+		}
 		if s.text != "" {
 			var f font.Face
 			text := s.text
