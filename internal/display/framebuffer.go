@@ -1,6 +1,7 @@
 package display
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"golang.org/x/image/font"
 )
 
 // fbInfo is what the framebuffer sink needs to know about a device: the
@@ -56,7 +59,7 @@ type Framebuffer struct {
 	frame  []byte
 	luts   [3]*[256]uint32
 	tick   tickLine
-	tickAt string // the countdown text on the device
+	tickAt []byte // the countdown text on the device
 	buf    []byte // the next countdown text
 }
 
@@ -149,7 +152,11 @@ func (fb *Framebuffer) showFrame(s Screen, opt RenderOptions) error {
 		return fmt.Errorf("write: %w", err)
 	}
 	fb.last = s.clone()
-	fb.tickAt = expiryLine(s.ExpiresAt, textsFor(s.Locale), opt)
+	fb.tickAt = append(fb.tickAt[:0], expiryLine(s.ExpiresAt, textsFor(s.Locale), opt)...)
+	if fb.tick.drawn {
+		f, text := c.fitLine(string(fb.tickAt), fb.tick.bold, fb.tick.px, fb.tick.r.Dx())
+		fb.tick.ink0 = fb.tick.ink(f, text)
+	}
 	return nil
 }
 
@@ -158,20 +165,22 @@ func (fb *Framebuffer) showFrame(s Screen, opt RenderOptions) error {
 func (fb *Framebuffer) showTick(s Screen, opt RenderOptions) error {
 	t := textsFor(s.Locale)
 	fb.buf = appendCountdown(append(append(fb.buf[:0], t.ExpiresIn...), ' '), s.ExpiresAt.Sub(opt.Now))
-	if string(fb.buf) == fb.tickAt {
+	if bytes.Equal(fb.buf, fb.tickAt) {
 		return nil
 	}
-	tl := fb.tick
-	box := image.Rect(tl.r.Min.X, tl.top, tl.r.Max.X, tl.top+tl.h).Intersect(fb.surf.img.Rect)
+	tl := &fb.tick
 	c := &canvas{dst: fb.surf, bounds: fb.surf.img.Rect, fonts: fb.fonts}
-	c.fill(box, colorPaper)
 	f := c.face(tl.bold, tl.px)
-	if measure(f, string(fb.buf)) <= tl.r.Dx() {
-		c.drawText(f, string(fb.buf), tl.r, tl.top, tl.h, tl.align, tl.color)
-	} else { // too wide: shrink or cut as column does (this allocates)
-		f, text := c.fitLine(string(fb.buf), tl.bold, tl.px, tl.r.Dx())
-		c.drawText(f, text, tl.r, tl.top, tl.h, tl.align, tl.color)
+	text := string(fb.buf) // does not escape while it fits: no allocation
+	if measure(f, text) > tl.r.Dx() {
+		f, text = c.fitLine(text, tl.bold, tl.px, tl.r.Dx()) // too wide: as column does (allocates)
 	}
+	// Clear what the old text covered and what the new one will, no more.
+	ink := tl.ink(f, text)
+	box := tl.ink0.Union(ink).Intersect(fb.surf.img.Rect)
+	c.fill(box, colorPaper)
+	c.drawText(f, text, tl.r, tl.top, tl.h, tl.align, tl.color)
+	tl.ink0 = ink
 	fb.encode(box)
 	bpp := fb.info.bitsPerPixel / 8
 	base := int64(fb.info.yoffset) * int64(fb.info.lineLength)
@@ -181,7 +190,7 @@ func (fb *Framebuffer) showTick(s Screen, opt RenderOptions) error {
 			return fmt.Errorf("write: %w", err)
 		}
 	}
-	fb.tickAt = string(fb.buf)
+	fb.tickAt = append(fb.tickAt[:0], fb.buf...)
 	return nil
 }
 
@@ -250,6 +259,18 @@ func (fb *Framebuffer) encode(r image.Rectangle) {
 			}
 		}
 	}
+}
+
+// ink is the part of the line box that text drawn in f may cover: its
+// advance, plus a margin for glyphs that reach past it.
+func (tl *tickLine) ink(f font.Face, text string) image.Rectangle {
+	w := measure(f, text)
+	x := tl.r.Min.X
+	if tl.align == alignCenter {
+		x += (tl.r.Dx() - w) / 2
+	}
+	pad := tl.px/4 + 1
+	return image.Rect(x-pad, tl.top, x+w+pad, tl.top+tl.h).Intersect(image.Rect(tl.r.Min.X, tl.top, tl.r.Max.X, tl.top+tl.h))
 }
 
 // appendCountdown appends countdown(left) to b without allocating.

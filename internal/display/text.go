@@ -35,13 +35,14 @@ type canvas struct {
 
 // tickLine is where column drew the countdown, and how.
 type tickLine struct {
-	r         image.Rectangle // the column
-	top, h    int             // the line box
-	px        int
-	bold      bool
-	align     align
-	color     color.RGBA
-	drawn     bool
+	r      image.Rectangle // the column
+	top, h int             // the line box
+	px     int
+	bold   bool
+	align  align
+	color  color.RGBA
+	drawn  bool
+	ink0   image.Rectangle // what the text on the device covers
 }
 
 type faceKey struct {
