@@ -23,8 +23,9 @@ import (
 // leave behind is replaced before anyone looks. Drawing is made cheap for a
 // Pi: one paletted frame reused for every screen (true colour only for an
 // idle screen with a logo), fonts and glyphs rasterized once, one deflate
-// compressor reused at BestSpeed, and the bytes of screens that do not
-// depend on the sale (idle, canceled, expired, error) kept for next time.
+// compressor reused at its fastest level, and the bytes of screens that do
+// not depend on the sale (idle, canceled, expired, error) kept for next
+// time.
 type PNG struct {
 	path string
 	size image.Point
@@ -37,7 +38,8 @@ type PNG struct {
 	fonts *fonts
 	pal   *palettedSurface
 	rgba  *rgbaSurface
-	enc   png.Encoder
+	enc   png.Encoder // the true-colour frame
+	pEnc  palettedEncoder
 	buf   bytes.Buffer
 	kept  map[keptKey][]byte
 }
@@ -120,17 +122,18 @@ func (p *PNG) encode(s Screen) ([]byte, error) {
 	p.pal.reset()
 	c := &canvas{dst: p.pal, bounds: p.pal.img.Rect, fonts: p.fonts}
 	c.draw(fp)
-	var img image.Image = p.pal.img
-	if !p.pal.ok {
+	p.buf.Reset()
+	if p.pal.ok {
+		err = p.pEnc.encode(&p.buf, p.pal.img)
+	} else {
 		if p.rgba == nil {
 			p.rgba = newRGBASurface(image.NewRGBA(image.Rectangle{Max: p.size}))
 		}
 		c.dst = p.rgba
 		c.draw(fp)
-		img = p.rgba.img
+		err = p.enc.Encode(&p.buf, p.rgba.img)
 	}
-	p.buf.Reset()
-	if err := p.enc.Encode(&p.buf, img); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("encode: %w", err)
 	}
 	if !keep {

@@ -305,3 +305,33 @@ func TestPNGFailures(t *testing.T) {
 		t.Errorf("tiny: %v", err)
 	}
 }
+
+// TestPalettedEncoderRoundTrip: what palettedEncoder writes, image/png
+// reads back index for index, palette colour for palette colour, also when
+// the encoder is reused for a frame of another size.
+func TestPalettedEncoderRoundTrip(t *testing.T) {
+	var enc palettedEncoder
+	for _, size := range []image.Point{{1, 1}, {37, 5}, {800, 480}} {
+		pal := newPalettedSurface(size)
+		for i := range pal.img.Pix {
+			pal.img.Pix[i] = uint8(i*31) % uint8(len(pal.img.Palette))
+		}
+		var buf bytes.Buffer
+		if err := enc.encode(&buf, pal.img); err != nil {
+			t.Fatal(err)
+		}
+		got, err := png.Decode(&buf)
+		if err != nil {
+			t.Fatalf("%v: %v", size, err)
+		}
+		pi, ok := got.(*image.Paletted)
+		if !ok || got.Bounds() != pal.img.Bounds() || !bytes.Equal(pi.Pix, pal.img.Pix) {
+			t.Fatalf("%v: decoded %T %v, pixels differ", size, got, got.Bounds())
+		}
+		for i, c := range pal.img.Palette {
+			if r1, g1, b1, a1 := c.RGBA(); [4]uint32{r1, g1, b1, a1} != func() [4]uint32 { r, g, b, a := pi.Palette[i].RGBA(); return [4]uint32{r, g, b, a} }() {
+				t.Fatalf("%v: palette entry %d is %v, want %v", size, i, pi.Palette[i], c)
+			}
+		}
+	}
+}
