@@ -27,8 +27,10 @@
 // Flags: -figures (comma-separated: sizes, start, memory, pi; default the
 // first three), -gomaxprocs and -gomemlimit (the agent's GOMAXPROCS and
 // GOMEMLIMIT in every figure; pi defaults them to 1 and piMemLimit),
-// -pi-sales (default 1000), -qemu (qemu-arm binary for the armv6 run:
-// auto, off or a path) and -qemu-sales (default 30),
+// -nats (the NATS cases of start and memory: embedded, external; default
+// both), -pi-sales (default 1000), -qemu (qemu-arm binary for the armv6 run:
+// auto, off or a path), -qemu-sales (default 30), -perf-record FILE (a
+// perf record CPU profile of the native pi run's load),
 // -posagent and -nats-server (binaries to use; default built into the work
 // directory), -pos (POS under load, default 10), -sales (sales under load,
 // default 10000), -starts (cold starts per case, default 7), -settle (idle
@@ -81,6 +83,8 @@ type options struct {
 	piSales    int
 	qemu       string
 	qemuSales  int
+	nats       []natsMode
+	perfRecord string
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
@@ -97,10 +101,12 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.root, "root", "", "repository root; default found from the working directory")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, logs, stores)")
 	fs.IntVar(&o.gomaxprocs, "gomaxprocs", 0, "GOMAXPROCS of the agent (0: not set; the pi figure uses 1)")
-	fs.StringVar(&o.gomemlimit, "gomemlimit", "", "GOMEMLIMIT of the agent, e.g. 40MiB (empty: not set; the pi figure uses "+piMemLimit+")")
+	fs.StringVar(&o.gomemlimit, "gomemlimit", "", "GOMEMLIMIT of the agent, e.g. 40MiB (empty: not set, and the pi figure uses "+piMemLimit+"; off: not set anywhere)")
 	fs.IntVar(&o.piSales, "pi-sales", 1000, "sales of the pi figure")
 	fs.StringVar(&o.qemu, "qemu", "auto", "qemu-arm for the pi figure's armv6 run: auto (from PATH), off, or a path")
 	fs.IntVar(&o.qemuSales, "qemu-sales", 30, "sales of the emulated armv6 run")
+	fs.StringVar(&o.perfRecord, "perf-record", "", "pi figure: also record a CPU profile of the agent over the load with perf record into this file (use an unstripped -posagent)")
+	natsModes := fs.String("nats", "embedded,external", "NATS cases of the start and memory figures: embedded, external (comma-separated)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -112,6 +118,12 @@ func parse(args []string, stderr io.Writer) (options, error) {
 			return o, fmt.Errorf("-figures: %q is not one of sizes, start, memory, pi", f)
 		}
 		o.figures = append(o.figures, f)
+	}
+	for m := range strings.SplitSeq(*natsModes, ",") {
+		if m != string(embedded) && m != string(external) {
+			return o, fmt.Errorf("-nats: %q is not one of embedded, external", m)
+		}
+		o.nats = append(o.nats, natsMode(m))
 	}
 	switch {
 	case o.pos < 1 || o.pos > 99:
@@ -187,7 +199,7 @@ func runtimeEnv(procs int, memlimit string) []string {
 	if procs > 0 {
 		env = append(env, fmt.Sprintf("GOMAXPROCS=%d", procs))
 	}
-	if memlimit != "" {
+	if memlimit != "" && memlimit != "off" {
 		env = append(env, "GOMEMLIMIT="+memlimit)
 	}
 	return env

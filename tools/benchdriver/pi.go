@@ -132,9 +132,12 @@ func (d *driver) piRun(ctx context.Context, label, bin, simURL string, sales int
 			return r, err
 		}
 	}
-	var perf *perfStat
+	var perf, record *perfStat
 	if native {
-		perf = d.startPerf(agent.pid(), dir)
+		perf = d.startPerf(agent.pid(), dir, "stat", "-x,", "-e", "instructions")
+		if d.o.perfRecord != "" {
+			record = d.startPerf(agent.pid(), dir, "record", "-e", "cpu-clock", "-F", "999", "-g")
+		}
 	}
 	if _, err := regs.run(ctx, warm, "warm2"); err != nil { // gives perf time to attach
 		return r, fmt.Errorf("warm-up: %w", err)
@@ -156,7 +159,13 @@ func (d *driver) piRun(ctx context.Context, label, bin, simURL string, sales int
 	}
 	r.cpu, r.peak = cpu1-cpu0, proc.peak
 	if perf != nil {
-		r.instr, r.instrSales = perf.stop(), sales+warm
+		r.instr, r.instrSales = parsePerfInstructions(perf.stop()), sales+warm
+	}
+	if record != nil {
+		record.stop()
+		if err := os.Rename(record.out, d.o.perfRecord); err != nil {
+			return r, err
+		}
 	}
 	m, err := readMemory(agent.pid())
 	if err != nil {
@@ -229,21 +238,21 @@ func parseFsyncs(f *os.File, dir string) (map[string]int, error) {
 	return counts, sc.Err()
 }
 
-// perfStat is a `perf stat -e instructions` attached to the agent.
+// perfStat is a perf command attached to the agent.
 type perfStat struct {
 	c   *child
 	out string
 }
 
-// startPerf attaches perf stat to pid; nil without perf.
-func (d *driver) startPerf(pid int, dir string) *perfStat {
+// startPerf runs `perf SUBCOMMAND ARGS -o FILE -p pid`; nil without perf.
+func (d *driver) startPerf(pid int, dir string, args ...string) *perfStat {
 	perf, err := exec.LookPath("perf")
 	if err != nil {
 		fmt.Fprintln(d.log, "pi: no perf: instructions not counted")
 		return nil
 	}
-	out := filepath.Join(dir, "perf.csv")
-	c, err := startChild("perf", dir, perf, []string{"stat", "-x,", "-o", out, "-e", "instructions", "-p", strconv.Itoa(pid)}, nil)
+	out := filepath.Join(dir, "perf-"+args[0]+".out")
+	c, err := startChild("perf-"+args[0], dir, perf, append(args, "-o", out, "-p", strconv.Itoa(pid)), nil)
 	if err != nil {
 		fmt.Fprintln(d.log, "pi: perf:", err)
 		return nil
@@ -251,20 +260,18 @@ func (d *driver) startPerf(pid int, dir string) *perfStat {
 	return &perfStat{c: c, out: out}
 }
 
-// stop ends perf (SIGINT prints the counts) and returns the instructions,
-// -1 when the CPU does not count them (virtual machines often do not).
-func (p *perfStat) stop() int64 {
+// stop ends perf (on SIGINT it writes its results) and returns its output
+// file's text.
+func (p *perfStat) stop() string {
 	_ = p.c.cmd.Process.Signal(os.Interrupt)
 	<-p.c.done
-	b, err := os.ReadFile(p.out)
-	if err != nil {
-		return -1
-	}
-	return parsePerfInstructions(string(b))
+	b, _ := os.ReadFile(p.out)
+	return string(b)
 }
 
 // parsePerfInstructions reads the instructions count from perf stat -x,
-// output: "12345,,instructions,..." (or "<not supported>,,instructions").
+// output: "12345,,instructions,..." (or "<not supported>,,instructions");
+// -1 when the CPU does not count them (virtual machines often do not).
 func parsePerfInstructions(s string) int64 {
 	for line := range strings.SplitSeq(s, "\n") {
 		f := strings.Split(line, ",")
