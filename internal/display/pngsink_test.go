@@ -3,6 +3,7 @@ package display
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
@@ -331,6 +332,33 @@ func TestPalettedEncoderRoundTrip(t *testing.T) {
 		for i, c := range pal.img.Palette {
 			if r1, g1, b1, a1 := c.RGBA(); [4]uint32{r1, g1, b1, a1} != func() [4]uint32 { r, g, b, a := pi.Palette[i].RGBA(); return [4]uint32{r, g, b, a} }() {
 				t.Fatalf("%v: palette entry %d is %v, want %v", size, i, pi.Palette[i], c)
+			}
+		}
+	}
+}
+
+// TestDisplaysRobust: the png display (paletted, reusing its frame from
+// screen to screen) and the framebuffer (whole frames and ticks) take every
+// screen TestRenderRobust does without panicking, refusing only sizes too
+// small for the QR.
+func TestDisplaysRobust(t *testing.T) {
+	for _, size := range robustSizes {
+		p := NewPNG(filepath.Join(t.TempDir(), "qr.png"), size, RenderOptions{Location: time.UTC})
+		info := fmtRGB565
+		info.width, info.height, info.lineLength = size.X, size.Y, size.X*2
+		fb, _ := fakeFB(t, info, 1)
+		fb.opt.Now = time.Time{}
+		now := fixedNow
+		fb.WithClock(func() time.Time { return now })
+		for i, s := range robustScreens() {
+			if err := p.Show(context.Background(), s); err != nil && !errors.Is(err, ErrTooSmall) {
+				t.Errorf("png: screen %d at %v: %v", i, size, err)
+			}
+			for range 2 { // a whole frame, then a tick
+				if err := fb.Show(context.Background(), s); err != nil && !errors.Is(err, ErrTooSmall) {
+					t.Errorf("framebuffer: screen %d at %v: %v", i, size, err)
+				}
+				now = now.Add(time.Second)
 			}
 		}
 	}
