@@ -23,6 +23,16 @@ type Refresher interface {
 	RefreshInterval() time.Duration
 }
 
+// Settler is implemented by sinks for which a frame is costly (the png and
+// framebuffer displays): a result screen (paid, expired, canceled, error)
+// waits ResultSettle before such a sink draws it, and is never drawn if
+// another screen replaces it meanwhile. A sale canceled by the next sale
+// shows "canceled" for only the API round trip before the next QR: that
+// frame is skipped. QR, cart and idle screens are never delayed.
+type Settler interface {
+	ResultSettle() time.Duration
+}
+
 // NamedSink is a sink with its type name (terminal, web, png, framebuffer),
 // which labels logs and the OnError callback (metrics).
 type NamedSink struct {
@@ -244,14 +254,18 @@ func (w *worker) latest() Screen {
 // while a countdown is up on a Refresher it redraws every tick.
 func (c *Controller) work(ctx context.Context, w *worker) {
 	log := c.log.With("type", w.typ)
-	refresh := time.Duration(0)
+	refresh, settle := time.Duration(0), time.Duration(0)
 	if r, ok := w.sink.(Refresher); ok {
 		refresh = r.RefreshInterval()
 	}
-	var retry, tick <-chan time.Time
+	if st, ok := w.sink.(Settler); ok {
+		settle = st.ResultSettle()
+	}
+	var retry, tick, settled <-chan time.Time
 	backoff := time.Duration(0)
 	failures := 0
 	for {
+		waited := false
 		select {
 		case <-ctx.Done():
 			return
@@ -263,7 +277,16 @@ func (c *Controller) work(ctx context.Context, w *worker) {
 			retry = nil
 		case <-tick:
 			tick = nil
+		case <-settled:
+			waited = true
 		}
+		if !waited && settle > 0 && w.latest().State.IsResult() {
+			if settled == nil {
+				settled, tick = c.cfg.After(settle), nil
+			}
+			continue // drawn when settled, unless replaced first
+		}
+		settled = nil
 		s := w.latest()
 		err := c.showOnce(ctx, w.sink, s)
 		if ctx.Err() != nil {

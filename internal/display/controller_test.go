@@ -345,3 +345,50 @@ func TestControllerCurrentIsACopy(t *testing.T) {
 		t.Fatal("Current shares its slice")
 	}
 }
+
+// settleSink is a recordSink that asks for result screens to settle.
+type settleSink struct{ *recordSink }
+
+func (settleSink) ResultSettle() time.Duration { return 250 * time.Millisecond }
+
+// nextOf returns the next timer of duration d, leaving out others (the
+// hold loop starts its own timers concurrently).
+func (f *fakeTimers) nextOf(t *testing.T, d time.Duration) fakeTimer {
+	t.Helper()
+	for {
+		if ft := f.next(t); ft.d == d {
+			return ft
+		}
+	}
+}
+
+// TestControllerSettlesResults: a costly sink draws a result screen only
+// once it has settled, and never one that the next QR replaced first; a QR
+// screen is drawn at once.
+func TestControllerSettlesResults(t *testing.T) {
+	timers := newFakeTimers()
+	rec := settleSink{newRecordSink()}
+	c := runController(t, ControllerConfig{POS: "P1", Sinks: []NamedSink{{"png", rec}}, After: timers.After, ResultHold: time.Hour})
+	rec.until(t, StateIdle)
+
+	// Canceled, then at once the next sale's QR: the canceled frame is skipped.
+	c.Show(Screen{State: StateCanceled, SaleID: "1"})
+	ft := timers.nextOf(t, 250*time.Millisecond)
+	c.Show(Screen{State: StateAwaitingPayment, SaleID: "2", QRData: "x"})
+	if s := rec.next(t); s.State != StateAwaitingPayment || s.SaleID != "2" {
+		t.Fatalf("drew %s of sale %s, want the QR of sale 2", s.State, s.SaleID)
+	}
+	ft.c <- time.Now() // the stale settle timer fires: nothing more to draw
+	// Paid stays: it is drawn once settled.
+	c.Show(Screen{State: StatePaid, SaleID: "2"})
+	ft = timers.nextOf(t, 250*time.Millisecond)
+	select {
+	case s := <-rec.shows:
+		t.Fatalf("drew %s before it settled", s.State)
+	default:
+	}
+	ft.c <- time.Now()
+	if s := rec.next(t); s.State != StatePaid || s.SaleID != "2" {
+		t.Fatalf("drew %s of sale %s, want paid of sale 2", s.State, s.SaleID)
+	}
+}

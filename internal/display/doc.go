@@ -24,6 +24,16 @@
 // shows the expiry as a wall-clock time ("Vence a las 15:04"), which stays
 // true for as long as the file is on disk.
 //
+// Cost on a Pi: the png and framebuffer displays keep their fonts, glyphs
+// and frame between screens. The png display draws into a paletted frame
+// (true colour only for an idle screen with a logo), compresses it with a
+// reused compressor at its fastest level, keeps the bytes of screens that
+// do not depend on the sale, and replaces the file by rename without an
+// fsync (the agent rewrites it at start). A framebuffer countdown tick
+// redraws and writes only the countdown's text. Both let a result screen
+// settle for 250 ms (Settler): one that the next sale's QR replaces at once
+// is never drawn. BENCHMARKS.md has the figures.
+//
 // Text is drawn with the Go fonts bundled in golang.org/x/image, so
 // rendering works headless with no system fonts and covers the accented
 // letters of Spanish and Portuguese. Amounts are formatted with

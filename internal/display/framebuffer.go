@@ -1,13 +1,16 @@
 package display
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"image"
-	"image/draw"
 	"os"
+	"strconv"
 	"time"
+
+	"golang.org/x/image/font"
 )
 
 // fbInfo is what the framebuffer sink needs to know about a device: the
@@ -30,16 +33,34 @@ type fbField struct {
 // Framebuffer draws screens on a Linux framebuffer device (/dev/fbN): it
 // reads the geometry and pixel format with the FBIOGET_VSCREENINFO and
 // FBIOGET_FSCREENINFO ioctls, renders at the visible resolution and writes
-// the frame with one write at the visible page, honouring the row stride.
-// 16-bit (RGB565 and friends), 24-bit and 32-bit (XRGB/ARGB, any channel
-// order the bitfields describe) are supported. The device is opened for
-// each frame, so one that comes back after an unplug just works again.
+// the frame at the visible page, honouring the row stride. 16-bit (RGB565
+// and friends), 24-bit and 32-bit (XRGB/ARGB, any channel order the
+// bitfields describe) are supported. The device is opened (and its
+// geometry read) for each new screen, so one that comes back after an
+// unplug just works again.
+//
+// A countdown tick of the same screen redraws only the countdown's line:
+// it is drawn into the frame kept from the last screen, converted and
+// written row by row for just that box, on the device still open from that
+// screen, with no allocation.
 type Framebuffer struct {
 	device string
 	opt    RenderOptions
 	clock  func() time.Time
 	// probe reads the device's geometry; tests swap it to use a plain file.
 	probe func(f *os.File) (fbInfo, error)
+
+	// Kept from the last full frame, for its countdown ticks.
+	f      *os.File // nil: the next Show opens the device
+	info   fbInfo
+	last   Screen
+	fonts  *fonts
+	surf   *rgbaSurface
+	frame  []byte
+	luts   [3]*[256]uint32
+	tick   tickLine
+	tickAt []byte // the countdown text on the device
+	buf    []byte // the next countdown text
 }
 
 // NewFramebuffer returns a sink for device. opt.Now, if set, pins the
@@ -59,35 +80,117 @@ func (fb *Framebuffer) WithClock(clock func() time.Time) *Framebuffer {
 // countdown runs.
 func (fb *Framebuffer) RefreshInterval() time.Duration { return time.Second }
 
-// Show renders s at the device's resolution and writes it.
+// ResultSettle skips result screens replaced within resultSettle.
+func (fb *Framebuffer) ResultSettle() time.Duration { return resultSettle }
+
+// Show draws s: only its countdown line when s is the screen already up,
+// the whole frame otherwise.
 func (fb *Framebuffer) Show(ctx context.Context, s Screen) error {
 	if err := ctx.Err(); err != nil {
 		return err
-	}
-	f, err := os.OpenFile(fb.device, os.O_RDWR, 0)
-	if err != nil {
-		return fmt.Errorf("framebuffer: %w", err)
-	}
-	defer f.Close()
-	info, err := fb.probe(f)
-	if err != nil {
-		return fmt.Errorf("framebuffer %s: %w", fb.device, err)
-	}
-	if err := info.check(); err != nil {
-		return fmt.Errorf("framebuffer %s: %w", fb.device, err)
 	}
 	opt := fb.opt
 	if opt.Now.IsZero() {
 		opt.Now = fb.clock()
 	}
-	img, err := Render(s, image.Pt(info.width, info.height), opt)
+	var err error
+	if fb.f != nil && fb.tick.drawn && fb.last.equal(s) {
+		err = fb.showTick(s, opt)
+	} else {
+		err = fb.showFrame(s, opt)
+	}
 	if err != nil {
+		fb.close()
 		return fmt.Errorf("framebuffer %s: %w", fb.device, err)
 	}
-	frame := encodeFrame(img, info)
-	if _, err := f.WriteAt(frame, int64(info.yoffset)*int64(info.lineLength)); err != nil {
-		return fmt.Errorf("framebuffer %s: write: %w", fb.device, err)
+	return nil
+}
+
+func (fb *Framebuffer) close() {
+	if fb.f != nil {
+		fb.f.Close()
+		fb.f = nil
 	}
+}
+
+// showFrame opens the device afresh, renders s whole and writes it.
+func (fb *Framebuffer) showFrame(s Screen, opt RenderOptions) error {
+	fb.close()
+	f, err := os.OpenFile(fb.device, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	fb.f = f
+	info, err := fb.probe(f)
+	if err != nil {
+		return err
+	}
+	if err := info.check(); err != nil {
+		return err
+	}
+	size := image.Pt(info.width, info.height)
+	p, err := plan(s, size, opt)
+	if err != nil {
+		return err
+	}
+	if fb.surf == nil || fb.info != info {
+		fb.surf = newRGBASurface(image.NewRGBA(image.Rectangle{Max: size}))
+		fb.frame = make([]byte, info.height*info.lineLength)
+		fb.luts = [3]*[256]uint32{channelLUT(info.red), channelLUT(info.green), channelLUT(info.blue)}
+		fb.info = info
+	}
+	if fb.fonts == nil {
+		if fb.fonts, err = newFonts(); err != nil {
+			return err
+		}
+	}
+	fb.tick, fb.last = tickLine{}, Screen{}
+	c := &canvas{dst: fb.surf, bounds: fb.surf.img.Rect, fonts: fb.fonts, tick: &fb.tick}
+	c.draw(p)
+	fb.encode(fb.surf.img.Rect)
+	if _, err := f.WriteAt(fb.frame, int64(info.yoffset)*int64(info.lineLength)); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	fb.last = s.clone()
+	fb.tickAt = append(fb.tickAt[:0], expiryLine(s.ExpiresAt, textsFor(s.Locale), opt)...)
+	if fb.tick.drawn {
+		f, text := c.fitLine(string(fb.tickAt), fb.tick.bold, fb.tick.px, fb.tick.r.Dx())
+		fb.tick.ink0 = fb.tick.ink(f, text)
+	}
+	return nil
+}
+
+// showTick redraws the countdown line of the screen already up, if its
+// text changed.
+func (fb *Framebuffer) showTick(s Screen, opt RenderOptions) error {
+	t := textsFor(s.Locale)
+	fb.buf = appendCountdown(append(append(fb.buf[:0], t.ExpiresIn...), ' '), s.ExpiresAt.Sub(opt.Now))
+	if bytes.Equal(fb.buf, fb.tickAt) {
+		return nil
+	}
+	tl := &fb.tick
+	c := &canvas{dst: fb.surf, bounds: fb.surf.img.Rect, fonts: fb.fonts}
+	f := c.face(tl.bold, tl.px)
+	text := string(fb.buf) // does not escape while it fits: no allocation
+	if measure(f, text) > tl.r.Dx() {
+		f, text = c.fitLine(text, tl.bold, tl.px, tl.r.Dx()) // too wide: as column does (allocates)
+	}
+	// Clear what the old text covered and what the new one will, no more.
+	ink := tl.ink(f, text)
+	box := tl.ink0.Union(ink).Intersect(fb.surf.img.Rect)
+	c.fill(box, colorPaper)
+	c.drawText(f, text, tl.r, tl.top, tl.h, tl.align, tl.color)
+	tl.ink0 = ink
+	fb.encode(box)
+	bpp := fb.info.bitsPerPixel / 8
+	base := int64(fb.info.yoffset) * int64(fb.info.lineLength)
+	for y := box.Min.Y; y < box.Max.Y; y++ {
+		off := y*fb.info.lineLength + (fb.info.xoffset+box.Min.X)*bpp
+		if _, err := fb.f.WriteAt(fb.frame[off:off+box.Dx()*bpp], base+int64(off)); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+	}
+	fb.tickAt = append(fb.tickAt[:0], fb.buf...)
 	return nil
 }
 
@@ -130,25 +233,22 @@ func channelLUT(f fbField) *[256]uint32 {
 	return &lut
 }
 
-// encodeFrame lays img out as device pixels, yres rows of lineLength bytes
-// starting at the visible page's first row. Padding bytes are zero. Pixels
-// are in the CPU's byte order, as the kernel keeps them.
-func encodeFrame(img image.Image, info fbInfo) []byte {
-	rgba, ok := img.(*image.RGBA)
-	if !ok {
-		rgba = image.NewRGBA(img.Bounds())
-		draw.Draw(rgba, rgba.Bounds(), img, img.Bounds().Min, draw.Src)
-	}
-	r, g, b := channelLUT(info.red), channelLUT(info.green), channelLUT(info.blue)
+// encode converts the pixels of r (in the kept image) into the kept frame:
+// device pixels, yres rows of lineLength bytes from the visible page's
+// first row, padding bytes zero, in the CPU's byte order as the kernel
+// keeps them.
+func (fb *Framebuffer) encode(r image.Rectangle) {
+	info, rgba := fb.info, fb.surf.img
+	r = r.Intersect(image.Rect(0, 0, info.width, info.height))
+	red, green, blue := fb.luts[0], fb.luts[1], fb.luts[2]
 	alpha := (uint32(1)<<info.transp.length - 1) << info.transp.offset // all ones: opaque
 	bpp := info.bitsPerPixel / 8
-	frame := make([]byte, info.height*info.lineLength)
-	for y := range info.height {
-		src := rgba.Pix[y*rgba.Stride : y*rgba.Stride+info.width*4]
-		row := frame[y*info.lineLength+info.xoffset*bpp:]
-		for x := range info.width {
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		src := rgba.Pix[y*rgba.Stride+r.Min.X*4 : y*rgba.Stride+r.Max.X*4]
+		row := fb.frame[y*info.lineLength+(info.xoffset+r.Min.X)*bpp:]
+		for x := range r.Dx() {
 			p := src[x*4 : x*4+3]
-			v := r[p[0]] | g[p[1]] | b[p[2]] | alpha
+			v := red[p[0]] | green[p[1]] | blue[p[2]] | alpha
 			switch bpp {
 			case 2:
 				binary.NativeEndian.PutUint16(row[x*2:], uint16(v))
@@ -159,5 +259,32 @@ func encodeFrame(img image.Image, info fbInfo) []byte {
 			}
 		}
 	}
-	return frame
+}
+
+// ink is the part of the line box that text drawn in f may cover: its
+// advance, plus a margin for glyphs that reach past it.
+func (tl *tickLine) ink(f font.Face, text string) image.Rectangle {
+	w := measure(f, text)
+	x := tl.r.Min.X
+	if tl.align == alignCenter {
+		x += (tl.r.Dx() - w) / 2
+	}
+	pad := tl.px/4 + 1
+	return image.Rect(x-pad, tl.top, x+w+pad, tl.top+tl.h).Intersect(image.Rect(tl.r.Min.X, tl.top, tl.r.Max.X, tl.top+tl.h))
+}
+
+// appendCountdown appends countdown(left) to b without allocating.
+func appendCountdown(b []byte, left time.Duration) []byte {
+	if left < 0 {
+		left = 0
+	}
+	secs := int64((left + time.Second - 1) / time.Second) // round up, as countdown does
+	h, m, s := secs/3600, secs/60%60, secs%60
+	two := func(b []byte, v int64) []byte { return append(b, byte('0'+v/10), byte('0'+v%10)) }
+	if h > 0 {
+		b = two(append(strconv.AppendInt(b, h, 10), ':'), m)
+	} else {
+		b = strconv.AppendInt(b, m, 10)
+	}
+	return two(append(b, ':'), s)
 }

@@ -24,7 +24,7 @@ var (
 
 // fakeFB makes a plain file standing in for a framebuffer with the given
 // geometry, filled with a marker byte so untouched bytes show.
-func fakeFB(t *testing.T, info fbInfo, pages int) (*Framebuffer, string) {
+func fakeFB(t testing.TB, info fbInfo, pages int) (*Framebuffer, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "fb0")
 	if err := os.WriteFile(path, bytes.Repeat([]byte{0xa5}, pages*info.height*info.lineLength), 0o600); err != nil {
@@ -211,5 +211,60 @@ func TestFramebufferClock(t *testing.T) {
 	}
 	if fb.RefreshInterval() != time.Second {
 		t.Error("the framebuffer does not ask for countdown redraws")
+	}
+}
+
+func TestAppendCountdown(t *testing.T) {
+	for _, d := range []time.Duration{-time.Second, 0, 1, time.Second, 59 * time.Second, 60*time.Second + 1,
+		9*time.Minute + 59*time.Second, 10 * time.Minute, 59*time.Minute + 59*time.Second + 500*time.Millisecond,
+		time.Hour, 3*time.Hour + 2*time.Minute + 1*time.Second, 100 * time.Hour} {
+		if got, want := string(appendCountdown([]byte("x"), d)), "x"+countdown(d); got != want {
+			t.Errorf("appendCountdown(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+// TestFramebufferTickMatchesFrame: a countdown tick redraws only its line,
+// and the device then holds exactly what a whole new frame at that moment
+// would be — across the widths the text takes (1:00:00, 59:59, 10:00, 9:59,
+// 0:00), languages, sizes and pixel formats.
+func TestFramebufferTickMatchesFrame(t *testing.T) {
+	expires := fixedNow.Add(time.Hour + 2*time.Second)
+	moments := []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second, 50*time.Minute + 2*time.Second,
+		50*time.Minute + 3*time.Second, 59*time.Minute + 59*time.Second, time.Hour + 2*time.Second, 2 * time.Hour}
+	type geometry struct {
+		name string
+		info fbInfo
+		w, h int
+	}
+	for _, g := range []geometry{{"xrgb", fmtXRGB, 800, 480}, {"rgb565", fmtRGB565, 1920, 1080}, {"xbgr-portrait", fmtXBGR, 480, 800}} {
+		for _, locale := range []string{"es-AR", "pt-BR", "en"} {
+			t.Run(g.name+"/"+locale, func(t *testing.T) {
+				info := g.info
+				info.width, info.height, info.lineLength = g.w, g.h, g.w*info.bitsPerPixel/8+16
+				fb, path := fakeFB(t, info, 1)
+				fb.opt.Now = time.Time{}
+				now := fixedNow
+				fb.WithClock(func() time.Time { return now })
+				s, _ := saleScreens(7)
+				s.Locale, s.ExpiresAt = locale, expires
+				for _, m := range moments {
+					now = fixedNow.Add(m)
+					if err := fb.Show(context.Background(), s); err != nil {
+						t.Fatal(err)
+					}
+					got, _ := os.ReadFile(path)
+					whole, wholePath := fakeFB(t, info, 1)
+					whole.opt.Now = now
+					if err := whole.Show(context.Background(), s); err != nil {
+						t.Fatal(err)
+					}
+					want, _ := os.ReadFile(wholePath)
+					if !bytes.Equal(got, want) {
+						t.Fatalf("after the tick at +%v the device differs from a whole frame", m)
+					}
+				}
+			})
+		}
 	}
 }

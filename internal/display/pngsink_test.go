@@ -3,6 +3,7 @@ package display
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	qrcode "github.com/skip2/go-qrcode"
 )
 
 func readPNG(t *testing.T, path string) image.Image {
@@ -67,7 +70,7 @@ func TestPNGWritesScreens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkSame(t, img, want)
+	checkSame(t, img, want, paletteTolerance)
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 {
 		t.Fatalf("mode %v, %v", fi.Mode(), err)
 	}
@@ -93,17 +96,122 @@ func TestPNGWritesScreens(t *testing.T) {
 	}
 }
 
-func checkSame(t *testing.T, got, want image.Image) {
+// paletteTolerance is how far, per 8-bit channel, a png display pixel may
+// be from Render's true colour: half a step of the palette's text blends
+// (255/30) plus rounding. Flat colours and the QR are exact.
+const paletteTolerance = 10
+
+// checkSame compares got with Render's true-colour want, within tol levels
+// per channel.
+func checkSame(t *testing.T, got, want image.Image, tol uint32) {
 	t.Helper()
 	b := want.Bounds()
+	if got.Bounds() != b {
+		t.Fatalf("bounds %v, want %v", got.Bounds(), b)
+	}
 	for y := b.Min.Y; y < b.Max.Y; y++ {
 		for x := b.Min.X; x < b.Max.X; x++ {
 			r1, g1, b1, _ := got.At(x, y).RGBA()
 			r2, g2, b2, _ := want.At(x, y).RGBA()
-			if r1 != r2 || g1 != g2 || b1 != b2 {
-				t.Fatalf("pixel (%d,%d) differs", x, y)
+			if d := max(absDiff(r1, r2), absDiff(g1, g2), absDiff(b1, b2)) >> 8; d > tol {
+				t.Fatalf("pixel (%d,%d) is %v, want %v (%d levels apart)", x, y, got.At(x, y), want.At(x, y), d)
 			}
 		}
+	}
+}
+
+// TestPNGMatchesRender: every golden screen, written by the png display,
+// is Render's picture within the palette's tolerance; QR screens scan, with
+// every module and the quiet zone where Render puts them.
+func TestPNGMatchesRender(t *testing.T) {
+	for _, g := range goldenScreens() {
+		for _, size := range goldenSizes {
+			t.Run(fmt.Sprintf("%s-%dx%d", g.name, size.X, size.Y), func(t *testing.T) {
+				path := filepath.Join(t.TempDir(), "qr.png")
+				opt := RenderOptions{Location: time.UTC}
+				p := NewPNG(path, size, opt)
+				// Draw another screen first: the reused frame must not leak into the next.
+				if err := p.Show(context.Background(), TestScreen("Otro", "en")); err != nil {
+					t.Fatal(err)
+				}
+				if err := p.Show(context.Background(), g.s); err != nil {
+					t.Fatal(err)
+				}
+				got := readPNG(t, path)
+				want, err := Render(g.s, size, opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkSame(t, got, want, paletteTolerance)
+				if g.s.State == StateAwaitingPayment {
+					if d := decodeQR(t, got); d != g.s.QRData {
+						t.Fatalf("QR reads %q", d)
+					}
+					mods, err := QRModules(g.s.QRData, qrcode.Medium)
+					if err != nil {
+						t.Fatal(err)
+					}
+					checkQRGeometry(t, got, mods)
+				}
+			})
+		}
+	}
+}
+
+// TestPNGLogoTrueColour: an idle screen with a logo cannot be drawn from the
+// palette; it comes out in true colour, exactly Render's pixels.
+func TestPNGLogoTrueColour(t *testing.T) {
+	logo := image.NewRGBA(image.Rect(0, 0, 40, 20))
+	for i := range logo.Pix {
+		logo.Pix[i] = uint8(i * 7)
+	}
+	opt := RenderOptions{Logo: logo}
+	path := filepath.Join(t.TempDir(), "qr.png")
+	p := NewPNG(path, image.Pt(800, 480), opt)
+	s := Screen{State: StateIdle, StoreName: "Café", Locale: "es-AR"}
+	if err := p.Show(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	want, err := Render(s, image.Pt(800, 480), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSame(t, readPNG(t, path), want, 0)
+}
+
+// TestPNGKeptScreens: a screen that does not depend on the sale is encoded
+// once and its bytes reused, and they are the bytes a fresh sink writes.
+func TestPNGKeptScreens(t *testing.T) {
+	dir := t.TempDir()
+	p := NewPNG(filepath.Join(dir, "a.png"), image.Pt(800, 480), RenderOptions{Location: time.UTC})
+	canceled := Screen{State: StateCanceled, Locale: "es-AR", StoreName: "Café"}
+	var first []byte
+	for i := range 3 {
+		awaiting, _ := saleScreens(i)
+		for _, s := range []Screen{awaiting, canceled} {
+			if err := p.Show(context.Background(), s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, err := os.ReadFile(p.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first == nil {
+			first = b
+		} else if !bytes.Equal(b, first) {
+			t.Fatalf("canceled screen %d differs from the first", i)
+		}
+	}
+	fresh := NewPNG(filepath.Join(dir, "b.png"), image.Pt(800, 480), RenderOptions{Location: time.UTC})
+	if err := fresh.Show(context.Background(), canceled); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(fresh.path); !bytes.Equal(b, first) {
+		t.Error("a kept screen differs from a fresh encoding")
+	}
+	if len(p.kept) != 1 {
+		t.Errorf("%d screens kept, want 1 (the canceled one)", len(p.kept))
 	}
 }
 
@@ -196,5 +304,62 @@ func TestPNGFailures(t *testing.T) {
 	// A size too small for the QR is a clear error.
 	if err := NewPNG(filepath.Join(dir, "tiny.png"), image.Pt(64, 32), RenderOptions{}).Show(context.Background(), TestScreen("x", "en")); err == nil || !strings.Contains(err.Error(), "too small") {
 		t.Errorf("tiny: %v", err)
+	}
+}
+
+// TestPalettedEncoderRoundTrip: what palettedEncoder writes, image/png
+// reads back index for index, palette colour for palette colour, also when
+// the encoder is reused for a frame of another size.
+func TestPalettedEncoderRoundTrip(t *testing.T) {
+	var enc palettedEncoder
+	for _, size := range []image.Point{{1, 1}, {37, 5}, {800, 480}} {
+		pal := newPalettedSurface(size)
+		for i := range pal.img.Pix {
+			pal.img.Pix[i] = uint8(i*31) % uint8(len(pal.img.Palette))
+		}
+		var buf bytes.Buffer
+		if err := enc.encode(&buf, pal.img); err != nil {
+			t.Fatal(err)
+		}
+		got, err := png.Decode(&buf)
+		if err != nil {
+			t.Fatalf("%v: %v", size, err)
+		}
+		pi, ok := got.(*image.Paletted)
+		if !ok || got.Bounds() != pal.img.Bounds() || !bytes.Equal(pi.Pix, pal.img.Pix) {
+			t.Fatalf("%v: decoded %T %v, pixels differ", size, got, got.Bounds())
+		}
+		for i, c := range pal.img.Palette {
+			if r1, g1, b1, a1 := c.RGBA(); [4]uint32{r1, g1, b1, a1} != func() [4]uint32 { r, g, b, a := pi.Palette[i].RGBA(); return [4]uint32{r, g, b, a} }() {
+				t.Fatalf("%v: palette entry %d is %v, want %v", size, i, pi.Palette[i], c)
+			}
+		}
+	}
+}
+
+// TestDisplaysRobust: the png display (paletted, reusing its frame from
+// screen to screen) and the framebuffer (whole frames and ticks) take every
+// screen TestRenderRobust does without panicking, refusing only sizes too
+// small for the QR.
+func TestDisplaysRobust(t *testing.T) {
+	for _, size := range robustSizes {
+		p := NewPNG(filepath.Join(t.TempDir(), "qr.png"), size, RenderOptions{Location: time.UTC})
+		info := fmtRGB565
+		info.width, info.height, info.lineLength = size.X, size.Y, size.X*2
+		fb, _ := fakeFB(t, info, 1)
+		fb.opt.Now = time.Time{}
+		now := fixedNow
+		fb.WithClock(func() time.Time { return now })
+		for i, s := range robustScreens() {
+			if err := p.Show(context.Background(), s); err != nil && !errors.Is(err, ErrTooSmall) {
+				t.Errorf("png: screen %d at %v: %v", i, size, err)
+			}
+			for range 2 { // a whole frame, then a tick
+				if err := fb.Show(context.Background(), s); err != nil && !errors.Is(err, ErrTooSmall) {
+					t.Errorf("framebuffer: screen %d at %v: %v", i, size, err)
+				}
+				now = now.Add(time.Second)
+			}
+		}
 	}
 }

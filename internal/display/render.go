@@ -9,7 +9,6 @@ import (
 	"time"
 
 	qrcode "github.com/skip2/go-qrcode"
-	xdraw "golang.org/x/image/draw"
 )
 
 // MaxSide bounds each side of a rendered image (a 4K panel is 3840 wide);
@@ -62,48 +61,70 @@ type RenderOptions struct {
 // without a payload, and a size at which the QR modules would be smaller
 // than MinModulePx (ErrTooSmall).
 func Render(s Screen, size image.Point, opt RenderOptions) (image.Image, error) {
+	p, err := plan(s, size, opt)
+	if err != nil {
+		return nil, err
+	}
+	c, img, err := newCanvas(size)
+	if err != nil {
+		return nil, err
+	}
+	c.draw(p)
+	return img, nil
+}
+
+// framePlan is a screen checked against a size, with its QR laid out:
+// drawing it cannot fail.
+type framePlan struct {
+	s    Screen
+	size image.Point
+	opt  RenderOptions
+	mods [][]bool
+	qr   qrFit
+}
+
+// plan checks what Render promises to refuse and lays out the QR.
+func plan(s Screen, size image.Point, opt RenderOptions) (framePlan, error) {
+	p := framePlan{s: s, size: size, opt: opt}
 	if size.X < 1 || size.Y < 1 || size.X > MaxSide || size.Y > MaxSide {
-		return nil, fmt.Errorf("size: want 1x1 to %dx%d pixels, got %dx%d", MaxSide, MaxSide, size.X, size.Y)
+		return p, fmt.Errorf("size: want 1x1 to %dx%d pixels, got %dx%d", MaxSide, MaxSide, size.X, size.Y)
 	}
 	ecc, err := optionECC(opt.ECC)
 	if err != nil {
-		return nil, err
+		return p, err
 	}
-	var qr qrFit
-	var mods [][]bool
 	switch s.State {
 	case StateAwaitingPayment:
 		if s.QRData == "" {
-			return nil, errNoQR
+			return p, errNoQR
 		}
-		if mods, err = QRModules(s.QRData, ecc); err != nil {
-			return nil, err
+		if p.mods, err = QRModules(s.QRData, ecc); err != nil {
+			return p, err
 		}
 		qrArea, _ := awaitingAreas(size)
-		if qr, err = fitQR(len(mods), qrArea); err != nil {
-			return nil, fmt.Errorf("size %dx%d: %w", size.X, size.Y, err)
+		if p.qr, err = fitQR(len(p.mods), qrArea); err != nil {
+			return p, fmt.Errorf("size %dx%d: %w", size.X, size.Y, err)
 		}
 	case "", StateIdle, StateCart, StatePaid, StateExpired, StateCanceled, StateError:
 	default:
-		return nil, fmt.Errorf("state: unknown %q", string(s.State))
+		return p, fmt.Errorf("state: unknown %q", string(s.State))
 	}
+	return p, nil
+}
 
-	c, err := newCanvas(size)
-	if err != nil {
-		return nil, err
-	}
-	t := textsFor(s.Locale)
-	switch s.State {
+// draw puts the planned screen on c, which must be p.size.
+func (c *canvas) draw(p framePlan) {
+	t := textsFor(p.s.Locale)
+	switch p.s.State {
 	case "", StateIdle:
-		c.idle(s, t, opt.Logo)
+		c.idle(p.s, t, p.opt.Logo)
 	case StateCart:
-		c.cart(s, t)
+		c.cart(p.s, t)
 	case StateAwaitingPayment:
-		c.awaiting(s, t, opt, mods, qr)
+		c.awaiting(p.s, t, p.opt, p.mods, p.qr)
 	default:
-		c.result(s, t)
+		c.result(p.s, t)
 	}
-	return c.img, nil
 }
 
 // awaitingAreas splits the screen into the QR's square-ish area (left in
@@ -119,15 +140,14 @@ func awaitingAreas(size image.Point) (qr, text image.Rectangle) {
 }
 
 func (c *canvas) unit() int {
-	b := c.img.Bounds()
-	return min(b.Dx(), b.Dy())
+	return min(c.bounds.Dx(), c.bounds.Dy())
 }
 
 func (c *canvas) margin() int { return c.unit() / 20 }
 
 func (c *canvas) idle(s Screen, t texts, logo image.Image) {
-	c.fill(c.img.Bounds(), colorPaper)
-	r := c.img.Bounds().Inset(c.margin())
+	c.fill(c.bounds, colorPaper)
+	r := c.bounds.Inset(c.margin())
 	if logo != nil && !logo.Bounds().Empty() && !r.Empty() {
 		logoR := image.Rect(r.Min.X, r.Min.Y, r.Max.X, r.Min.Y+r.Dy()*9/20)
 		c.drawLogo(logo, logoR)
@@ -152,13 +172,13 @@ func (c *canvas) drawLogo(logo image.Image, r image.Rectangle) {
 		return
 	}
 	x, y := r.Min.X+(r.Dx()-w)/2, r.Min.Y+(r.Dy()-h)/2
-	xdraw.ApproxBiLinear.Scale(c.img, image.Rect(x, y, x+w, y+h), logo, lb, xdraw.Over, nil)
+	c.dst.scale(image.Rect(x, y, x+w, y+h), logo)
 }
 
 func (c *canvas) cart(s Screen, t texts) {
-	c.fill(c.img.Bounds(), colorPaper)
+	c.fill(c.bounds, colorPaper)
 	u, m := c.unit(), c.margin()
-	r := c.img.Bounds().Inset(m)
+	r := c.bounds.Inset(m)
 	if r.Empty() {
 		return
 	}
@@ -220,20 +240,26 @@ func (c *canvas) cart(s Screen, t texts) {
 }
 
 func (c *canvas) awaiting(s Screen, t texts, opt RenderOptions, mods [][]bool, qr qrFit) {
-	c.fill(c.img.Bounds(), colorPaper)
-	c.fill(qr.outer, color.White) // the quiet zone, whatever the page colour
-	black := image.NewUniform(color.Black)
+	c.fill(c.bounds, colorPaper)
+	c.fill(qr.outer, colorWhite) // the quiet zone, whatever the page colour
+	black := color.RGBA{0, 0, 0, 0xff}
 	for y, row := range mods {
-		for x, dark := range row {
-			if !dark {
+		for x := 0; x < len(row); {
+			if !row[x] {
+				x++
 				continue
 			}
+			run := x // a run of dark modules is one rectangle
+			for run < len(row) && row[run] {
+				run++
+			}
 			p := qr.symbol.Min.Add(image.Pt(x*qr.module, y*qr.module))
-			xdraw.Draw(c.img, image.Rectangle{Min: p, Max: p.Add(image.Pt(qr.module, qr.module))}, black, image.Point{}, xdraw.Src)
+			c.fill(image.Rect(p.X, p.Y, p.X+(run-x)*qr.module, p.Y+qr.module), black)
+			x = run
 		}
 	}
 
-	_, textR := awaitingAreas(c.img.Bounds().Size())
+	_, textR := awaitingAreas(c.bounds.Size())
 	m := c.margin()
 	textR = image.Rect(textR.Min.X+m/2, textR.Min.Y+m/2, textR.Max.X-m, textR.Max.Y-m/2)
 	spans := []span{
@@ -242,7 +268,7 @@ func (c *canvas) awaiting(s Screen, t texts, opt RenderOptions, mods [][]bool, q
 		{text: t.Scan, bold: true, size: 0.06, gap: 0.06, color: colorAccent},
 	}
 	if line := expiryLine(s.ExpiresAt, t, opt); line != "" {
-		spans = append(spans, span{text: line, size: 0.055, gap: 0.04, color: colorInk})
+		spans = append(spans, span{text: line, size: 0.055, gap: 0.04, color: colorInk, tick: !opt.Now.IsZero()})
 	}
 	if name := clean(s.StoreName); name != "" {
 		spans = append(spans, span{text: name, size: 0.04, gap: 0.07, color: colorMuted})
@@ -266,7 +292,7 @@ func expiryLine(expires time.Time, t texts, opt RenderOptions) string {
 }
 
 func (c *canvas) result(s Screen, t texts) {
-	bg, fg := colorPaid, color.Color(color.White)
+	bg, fg := colorPaid, colorWhite
 	var spans []span
 	switch s.State {
 	case StatePaid:
@@ -287,7 +313,7 @@ func (c *canvas) result(s Screen, t texts) {
 	default:
 		bg = colorError
 		spans = []span{{text: t.Error, bold: true, size: 0.09}}
-		r := c.img.Bounds().Inset(c.margin())
+		r := c.bounds.Inset(c.margin())
 		for i, line := range wrapWords(c.face(false, c.unit()*6/100), clean(s.Message), r.Dx(), 3) {
 			spans = append(spans, span{text: line, size: 0.06, gap: 0.05 * float64(1-min(i, 1))})
 		}
@@ -295,6 +321,6 @@ func (c *canvas) result(s Screen, t texts) {
 	for i := range spans {
 		spans[i].color = fg
 	}
-	c.fill(c.img.Bounds(), bg)
-	c.column(c.img.Bounds().Inset(c.margin()), c.unit(), alignCenter, spans)
+	c.fill(c.bounds, bg)
+	c.column(c.bounds.Inset(c.margin()), c.unit(), alignCenter, spans)
 }

@@ -344,7 +344,7 @@ func TestParseECC(t *testing.T) {
 // TestRenderAccents checks that accented letters are drawn with real glyphs:
 // a string of them must not look like the same number of unknown-glyph boxes.
 func TestRenderAccents(t *testing.T) {
-	c, err := newCanvas(image.Pt(10, 10))
+	c, _, err := newCanvas(image.Pt(10, 10))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +358,8 @@ func TestRenderAccents(t *testing.T) {
 
 // TestRenderRobust: nothing a Screen can hold makes Render panic, and
 // anything but the refusals of TestRenderRefuses gives an image.
-func TestRenderRobust(t *testing.T) {
+// robustScreens are screens holding everything a Screen can hold.
+func robustScreens() []Screen {
 	huge := strings.Repeat("Ñandú ", 2000) // > 10 KB
 	ctrl := "Caf\x1b[2Jé\x00\n\t\r\u202e\u200bx\xff\xfe"
 	many := make([]Line, 500)
@@ -378,7 +379,13 @@ func TestRenderRobust(t *testing.T) {
 		{State: StateCanceled, Message: huge},
 		{State: StateError, Message: ctrl + huge},
 	}
-	sizes := []image.Point{{1, 1}, {2, 300}, {300, 2}, {64, 32}, {800, 480}, {480, 800}}
+	return screens
+}
+
+var robustSizes = []image.Point{{1, 1}, {2, 300}, {300, 2}, {64, 32}, {800, 480}, {480, 800}}
+
+func TestRenderRobust(t *testing.T) {
+	screens, sizes := robustScreens(), robustSizes
 	for i, s := range screens {
 		for _, size := range sizes {
 			img, err := Render(s, size, RenderOptions{Now: fixedNow, Logo: image.NewRGBA(image.Rect(0, 0, 3, 1000))})

@@ -1,16 +1,11 @@
 package display
 
 import (
-	"fmt"
 	"image"
 	"image/color"
-	"image/draw"
 	"strings"
 
 	"golang.org/x/image/font"
-	"golang.org/x/image/font/gofont/gobold"
-	"golang.org/x/image/font/gofont/goregular"
-	"golang.org/x/image/font/opentype"
 	"golang.org/x/image/math/fixed"
 )
 
@@ -27,13 +22,27 @@ var (
 	colorRule     = color.RGBA{0xdd, 0xdd, 0xdd, 0xff}
 )
 
-// canvas is one rendering: the image plus the font faces made for it.
-// Faces are not safe for concurrent use, so each Render has its own.
+// canvas is one rendering: the surface it draws on, its bounds, and the
+// fonts (with their faces and glyphs) it draws with.
 type canvas struct {
-	img     *image.RGBA
-	regular *opentype.Font
-	bold    *opentype.Font
-	faces   map[faceKey]font.Face
+	dst    surface
+	bounds image.Rectangle
+	fonts  *fonts
+	// tick, if set, is told where the countdown line went, so that the
+	// framebuffer can redraw just that line every second.
+	tick *tickLine
+}
+
+// tickLine is where column drew the countdown, and how.
+type tickLine struct {
+	r      image.Rectangle // the column
+	top, h int             // the line box
+	px     int
+	bold   bool
+	align  align
+	color  color.RGBA
+	drawn  bool
+	ink0   image.Rectangle // what the text on the device covers
 }
 
 type faceKey struct {
@@ -41,21 +50,14 @@ type faceKey struct {
 	px   int
 }
 
-func newCanvas(size image.Point) (*canvas, error) {
-	regular, err := opentype.Parse(goregular.TTF)
+// newCanvas makes a true-colour canvas of size with fonts of its own.
+func newCanvas(size image.Point) (*canvas, *image.RGBA, error) {
+	fs, err := newFonts()
 	if err != nil {
-		return nil, fmt.Errorf("bundled font goregular: %w", err)
+		return nil, nil, err
 	}
-	bold, err := opentype.Parse(gobold.TTF)
-	if err != nil {
-		return nil, fmt.Errorf("bundled font gobold: %w", err)
-	}
-	return &canvas{
-		img:     image.NewRGBA(image.Rectangle{Max: size}),
-		regular: regular,
-		bold:    bold,
-		faces:   make(map[faceKey]font.Face),
-	}, nil
+	img := image.NewRGBA(image.Rectangle{Max: size})
+	return &canvas{dst: newRGBASurface(img), bounds: img.Rect, fonts: fs}, img, nil
 }
 
 // minFontPx keeps the rasterizer away from degenerate sizes; text that
@@ -63,27 +65,11 @@ func newCanvas(size image.Point) (*canvas, error) {
 const minFontPx = 4
 
 func (c *canvas) face(bold bool, px int) font.Face {
-	px = max(px, minFontPx)
-	k := faceKey{bold, px}
-	if f, ok := c.faces[k]; ok {
-		return f
-	}
-	src := c.regular
-	if bold {
-		src = c.bold
-	}
-	f, err := opentype.NewFace(src, &opentype.FaceOptions{Size: float64(px), DPI: 72, Hinting: font.HintingFull})
-	if err != nil {
-		// Only a bad size makes NewFace fail, and px is always >= minFontPx;
-		// fall back to the smallest face rather than fail a whole screen.
-		f, _ = opentype.NewFace(src, &opentype.FaceOptions{Size: minFontPx, DPI: 72})
-	}
-	c.faces[k] = f
-	return f
+	return c.fonts.face(faceKey{bold, max(px, minFontPx)})
 }
 
-func (c *canvas) fill(r image.Rectangle, col color.Color) {
-	draw.Draw(c.img, r, image.NewUniform(col), image.Point{}, draw.Src)
+func (c *canvas) fill(r image.Rectangle, col color.RGBA) {
+	c.dst.fill(r, col)
 }
 
 func measure(f font.Face, s string) int {
@@ -122,8 +108,9 @@ type span struct {
 	bold  bool
 	size  float64
 	gap   float64
-	color color.Color
+	color color.RGBA
 	whole bool // never cut (an amount): shrink as far as needed instead
+	tick  bool // the countdown: recorded in canvas.tick
 }
 
 type align int
@@ -157,6 +144,9 @@ func (c *canvas) column(r image.Rectangle, unit int, a align, spans []span) {
 		px := max(int(s.size*float64(unit)*scale), minFontPx)
 		y += int(s.gap * float64(unit) * scale)
 		lineH := px * 5 / 4
+		if s.tick && c.tick != nil {
+			*c.tick = tickLine{r: r, top: y, h: lineH, px: px, bold: s.bold, align: a, color: s.color, drawn: true}
+		}
 		if s.text != "" {
 			var f font.Face
 			text := s.text
@@ -194,19 +184,18 @@ func (c *canvas) shrinkToFit(text string, bold bool, px, w int) font.Face {
 
 // drawText draws text vertically centred in the line box [top, top+lineH),
 // aligned within r's width.
-func (c *canvas) drawText(f font.Face, text string, r image.Rectangle, top, lineH int, a align, col color.Color) {
+func (c *canvas) drawText(f font.Face, text string, r image.Rectangle, top, lineH int, a align, col color.RGBA) {
 	x := r.Min.X
 	if a == alignCenter {
 		x += (r.Dx() - measure(f, text)) / 2
 	}
 	m := f.Metrics()
 	baseline := top + (lineH-(m.Ascent+m.Descent).Ceil())/2 + m.Ascent.Ceil()
-	d := font.Drawer{Dst: c.img, Src: image.NewUniform(col), Face: f, Dot: fixed.P(x, baseline)}
-	d.DrawString(text)
+	drawString(c.dst, f.(*glyphFace), fixed.P(x, baseline), text, col)
 }
 
 // drawRight draws text ending at r's right edge.
-func (c *canvas) drawRight(f font.Face, text string, r image.Rectangle, top, lineH int, col color.Color) {
+func (c *canvas) drawRight(f font.Face, text string, r image.Rectangle, top, lineH int, col color.RGBA) {
 	c.drawText(f, text, image.Rect(r.Max.X-measure(f, text), r.Min.Y, r.Max.X, r.Max.Y), top, lineH, alignLeft, col)
 }
 

@@ -148,3 +148,64 @@ func TestSpread(t *testing.T) {
 		t.Errorf("mib(-1) = %q", got)
 	}
 }
+
+func TestStoreConfigDevices(t *testing.T) {
+	dir := t.TempDir()
+	f, err := storeConfig(dir, "http://127.0.0.1:1", "", 1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(f.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"type: png\n", "path: " + filepath.Join(dir, "qr-POS01.png") + "\n",
+		"transport: file\n", "device: " + filepath.Join(dir, "receipts-POS01.bin") + "\n"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("config lacks %q:\n%s", want, b)
+		}
+	}
+}
+
+func TestParsePerfInstructions(t *testing.T) {
+	for in, want := range map[string]int64{
+		"\n# started on x\n\n123456789,,instructions,1000,100.00,,\n": 123456789,
+		"<not supported>,,instructions,0,100.00,,\n":                  -1,
+		"123,,cycles,1,100.00,,\n":                                    -1,
+		"":                                                            -1,
+	} {
+		if got := parsePerfInstructions(in); got != want {
+			t.Errorf("parsePerfInstructions(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
+
+func TestParseFsyncs(t *testing.T) {
+	dir := t.TempDir()
+	trace := filepath.Join(dir, "fsync.strace")
+	text := "101 fsync(7<" + dir + "/nats/jetstream/$G/streams/POS_CMD/msgs/12.blk>) = 0\n" +
+		"102 fsync(8<" + dir + "/nats/jetstream/$G/streams/POS_CMD/msgs/13.blk>) = 0\n" +
+		"103 fdatasync(9</elsewhere/x1>) = 0\n" +
+		"103 +++ exited with 0 +++\n"
+	if err := os.WriteFile(trace, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err := parseFsyncs(f, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"fsync nats/jetstream/$G/streams/POS_CMD/msgs/N.blk": 2, "fdatasync /elsewhere/xN": 1}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("got %v, want %v", got, want)
+		}
+	}
+}

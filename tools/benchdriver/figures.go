@@ -42,7 +42,9 @@ func (d *driver) bins(ctx context.Context) (bins, error) {
 	if b.posagent, err = d.posagentBinary(ctx); err != nil {
 		return b, err
 	}
-	b.nats, err = d.natsServerBinary(ctx)
+	if slices.Contains(d.o.nats, external) {
+		b.nats, err = d.natsServerBinary(ctx)
+	}
 	return b, err
 }
 
@@ -71,7 +73,7 @@ func (d *driver) coldStart(ctx context.Context) error {
 		"Restart: the same directory again. Stop: SIGTERM -> exit, idle.\n\n", d.o.starts)
 	fmt.Fprintln(d.out, "| NATS | POS | first start | restart | stop |")
 	fmt.Fprintln(d.out, "| --- | --- | --- | --- | --- |")
-	for _, mode := range []natsMode{embedded, external} {
+	for _, mode := range d.o.nats {
 		for _, pos := range []int{1, d.o.pos} {
 			var first, again, stop []time.Duration
 			for i := range d.o.starts {
@@ -145,7 +147,7 @@ func (d *driver) memory(ctx context.Context) error {
 	defer sim.stop()
 
 	var memRows, loadRows []string
-	for _, mode := range []natsMode{embedded, external} {
+	for _, mode := range d.o.nats {
 		m, l, err := d.memoryRun(ctx, b, simURL, mode)
 		if err != nil {
 			return err

@@ -13,7 +13,24 @@
 //	go -C tools run ./benchdriver
 //	go -C tools run ./benchdriver -figures start -starts 9
 //
-// Flags: -figures (comma-separated: sizes, start, memory; default all),
+// The pi figure (not in the default set: -figures pi) runs the agent the way a
+// Raspberry Pi store does: GOMAXPROCS=1, a memory limit, one POS with a PNG
+// display and a file printer, the embedded NATS syncing every write. It
+// reports CPU time, instructions (perf stat, where the CPU exposes them)
+// and fsyncs per sale, RSS and the register's sale -> created latency, and,
+// when qemu-arm is installed, runs the same on the linux/arm GOARM=6 binary
+// as a smoke check (emulated: its times say nothing about a Pi).
+//
+//	go -C tools run ./benchdriver -figures pi
+//	go -C tools run ./benchdriver -figures memory -sales 40000 -gomemlimit 40MiB
+//
+// Flags: -figures (comma-separated: sizes, start, memory, pi; default the
+// first three), -gomaxprocs and -gomemlimit (the agent's GOMAXPROCS and
+// GOMEMLIMIT in every figure; pi defaults them to 1 and piMemLimit),
+// -nats (the NATS cases of start and memory: embedded, external; default
+// both), -pi-sales (default 1000), -qemu (qemu-arm binary for the armv6 run:
+// auto, off or a path), -qemu-sales (default 30), -perf-record FILE (a
+// perf record CPU profile of the native pi run's load),
 // -posagent and -nats-server (binaries to use; default built into the work
 // directory), -pos (POS under load, default 10), -sales (sales under load,
 // default 10000), -starts (cold starts per case, default 7), -settle (idle
@@ -61,12 +78,19 @@ type options struct {
 	settle     time.Duration
 	root       string
 	keep       bool
+	gomaxprocs int
+	gomemlimit string
+	piSales    int
+	qemu       string
+	qemuSales  int
+	nats       []natsMode
+	perfRecord string
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("benchdriver", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	figures := fs.String("figures", "sizes,start,memory", "figures to measure: sizes, start, memory (comma-separated)")
+	figures := fs.String("figures", "sizes,start,memory", "figures to measure: sizes, start, memory, pi (comma-separated)")
 	var o options
 	fs.StringVar(&o.posagent, "posagent", "", "posagent binary to measure; default built from -root")
 	fs.StringVar(&o.natsServer, "nats-server", "", "nats-server binary; default built from this module's pinned version")
@@ -76,6 +100,13 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.settle, "settle", 10*time.Second, "idle time before an idle memory sample")
 	fs.StringVar(&o.root, "root", "", "repository root; default found from the working directory")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, logs, stores)")
+	fs.IntVar(&o.gomaxprocs, "gomaxprocs", 0, "GOMAXPROCS of the agent (0: not set; the pi figure uses 1)")
+	fs.StringVar(&o.gomemlimit, "gomemlimit", "", "GOMEMLIMIT of the agent, e.g. 40MiB (empty: not set, and the pi figure uses "+piMemLimit+"; off: not set anywhere)")
+	fs.IntVar(&o.piSales, "pi-sales", 1000, "sales of the pi figure")
+	fs.StringVar(&o.qemu, "qemu", "auto", "qemu-arm for the pi figure's armv6 run: auto (from PATH), off, or a path")
+	fs.IntVar(&o.qemuSales, "qemu-sales", 30, "sales of the emulated armv6 run")
+	fs.StringVar(&o.perfRecord, "perf-record", "", "pi figure: also record a CPU profile of the agent over the load with perf record into this file (use an unstripped -posagent)")
+	natsModes := fs.String("nats", "embedded,external", "NATS cases of the start and memory figures: embedded, external (comma-separated)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -83,10 +114,16 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	for f := range strings.SplitSeq(*figures, ",") {
-		if !slices.Contains([]string{"sizes", "start", "memory"}, f) {
-			return o, fmt.Errorf("-figures: %q is not one of sizes, start, memory", f)
+		if !slices.Contains([]string{"sizes", "start", "memory", "pi"}, f) {
+			return o, fmt.Errorf("-figures: %q is not one of sizes, start, memory, pi", f)
 		}
 		o.figures = append(o.figures, f)
+	}
+	for m := range strings.SplitSeq(*natsModes, ",") {
+		if m != string(embedded) && m != string(external) {
+			return o, fmt.Errorf("-nats: %q is not one of embedded, external", m)
+		}
+		o.nats = append(o.nats, natsMode(m))
 	}
 	switch {
 	case o.pos < 1 || o.pos > 99:
@@ -95,6 +132,10 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-sales %d: want at least -pos (%d)", o.sales, o.pos)
 	case o.starts < 1:
 		return o, fmt.Errorf("-starts %d: want at least 1", o.starts)
+	case o.gomaxprocs < 0:
+		return o, fmt.Errorf("-gomaxprocs %d: want 0 (unset) or more", o.gomaxprocs)
+	case o.piSales < 1 || o.qemuSales < 1:
+		return o, fmt.Errorf("-pi-sales %d, -qemu-sales %d: want at least 1", o.piSales, o.qemuSales)
 	}
 	return o, nil
 }
@@ -118,7 +159,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	} else {
 		defer os.RemoveAll(work)
 	}
-	d := &driver{o: o, work: work, log: stderr, out: stdout}
+	d := &driver{o: o, work: work, log: stderr, out: stdout, agentEnv: runtimeEnv(o.gomaxprocs, o.gomemlimit)}
 	fmt.Fprintf(stdout, "benchdriver %s\n\n", strings.Join(args, " "))
 	fmt.Fprintf(stdout, "machine: %s\n\n", machine())
 	for _, f := range o.figures {
@@ -129,6 +170,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			err = d.coldStart(ctx)
 		case "memory":
 			err = d.memory(ctx)
+		case "pi":
+			err = d.pi(ctx)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", f, err)
@@ -144,6 +187,22 @@ type driver struct {
 	log  io.Writer // progress
 	out  io.Writer // the tables
 	seq  int       // numbers work subdirectories
+	// agentEnv is added to the agent's environment (GOMAXPROCS,
+	// GOMEMLIMIT); agentWrap, if set, runs the agent binary (qemu-arm).
+	agentEnv  []string
+	agentWrap string
+}
+
+// runtimeEnv is the GOMAXPROCS and GOMEMLIMIT settings as environment.
+func runtimeEnv(procs int, memlimit string) []string {
+	var env []string
+	if procs > 0 {
+		env = append(env, fmt.Sprintf("GOMAXPROCS=%d", procs))
+	}
+	if memlimit != "" && memlimit != "off" {
+		env = append(env, "GOMEMLIMIT="+memlimit)
+	}
+	return env
 }
 
 // dir returns a new empty directory under the work directory.

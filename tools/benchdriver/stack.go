@@ -77,6 +77,13 @@ type agentFiles struct {
 // agentConfig writes a config for pos POS in dir (also the state
 // directory). natsURL "" means the embedded server.
 func agentConfig(dir, simURL, natsURL string, pos int) (agentFiles, error) {
+	return storeConfig(dir, simURL, natsURL, pos, false)
+}
+
+// storeConfig is agentConfig, with devices: every POS then also has a
+// PNG display (800x480, the default size) and a file printer (epson
+// profile, native QR), as in a store, both under dir.
+func storeConfig(dir, simURL, natsURL string, pos int, devices bool) (agentFiles, error) {
 	natsPort, err := freePort()
 	if err != nil {
 		return agentFiles{}, err
@@ -93,6 +100,10 @@ func agentConfig(dir, simURL, natsURL string, pos int) (agentFiles, error) {
 	fmt.Fprintf(&b, "http:\n  listen: 127.0.0.1:%d\nstate_dir: %s\npos:\n", httpPort, dir)
 	for i := range pos {
 		fmt.Fprintf(&b, "  - external_pos_id: %s\n", posID(i))
+		if devices {
+			fmt.Fprintf(&b, "    displays:\n      - type: png\n        path: %s\n", filepath.Join(dir, "qr-"+posID(i)+".png"))
+			fmt.Fprintf(&b, "    printer:\n      transport: file\n      device: %s\n", filepath.Join(dir, "receipts-"+posID(i)+".bin"))
+		}
 	}
 	f := agentFiles{config: filepath.Join(dir, "posagent.yaml"), registerURL: natsURL, httpAddr: fmt.Sprintf("127.0.0.1:%d", httpPort)}
 	if err := os.WriteFile(f.config, []byte(b.String()), 0o644); err != nil {
@@ -140,9 +151,13 @@ func (d *driver) startAgent(name, bin, dir, cfg string) (*child, time.Duration, 
 		return nil, 0, err
 	}
 	defer ns.close()
-	env := []string{"POSAGENT_MP_ACCESS_TOKEN=" + simulatorToken, "NOTIFY_SOCKET=" + ns.path}
+	env := append([]string{"POSAGENT_MP_ACCESS_TOKEN=" + simulatorToken, "NOTIFY_SOCKET=" + ns.path}, d.agentEnv...)
+	args := []string{"run", "-config", cfg}
+	if d.agentWrap != "" { // qemu-arm BINARY run ...
+		args, bin = append([]string{bin}, args...), d.agentWrap
+	}
 	start := time.Now()
-	c, err := startChild(name, dir, bin, []string{"run", "-config", cfg}, env)
+	c, err := startChild(name, dir, bin, args, env)
 	if err != nil {
 		return nil, 0, err
 	}
