@@ -32,14 +32,16 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer func() { _ = closeLog() }()
 	cfg, err := loadConfig(*cfgPath, stderr)
 	if err != nil {
-		return err
+		log.Error("configuration error: not starting; fix the file, then restart", "err", err)
+		return configError{err}
 	}
 	for _, w := range cfg.Warnings(config.DefaultEnv()) {
 		log.Warn("config: " + w.Path + ": " + w.Reason)
 	}
 	tok, src, err := accessToken(cfg)
 	if err != nil {
-		return err
+		log.Error("no usable access token: not starting; put it in place, then restart", "err", err)
+		return configError{err}
 	}
 	log.Info("access token loaded", "source", src)
 	opts := agent.Options{
