@@ -40,7 +40,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	tok, src, err := accessToken(cfg)
 	if err != nil {
-		log.Error("no usable access token: not starting; put it in place, then restart", "err", err)
+		log.Error("no usable access token: not starting; put it in place, then restart", "err", err, "hint", tokenHint(src))
 		return configError{err}
 	}
 	log.Info("access token loaded", "source", src)
@@ -64,4 +64,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	log.Info("posagent stopped")
 	return nil
+}
+
+// tokenHint explains a token error from its source: under the packaged
+// unit a credential that is not a token is systemd's fallback
+// (SetCredential=) for a missing file.
+func tokenHint(src string) string {
+	if src == "credential "+config.TokenCredential {
+		return "the unit's LoadCredential= file (default /etc/posagent/mp-access-token) is missing, empty or not a token"
+	}
+	return "set env " + config.TokenEnv + ", mercadopago.access_token_file or the systemd credential " + config.TokenCredential
 }

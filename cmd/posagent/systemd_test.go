@@ -85,6 +85,10 @@ func TestSystemdUnitSettings(t *testing.T) {
 		{"Service.StateDirectory", []string{"posagent"}},
 		{"Service.StateDirectoryMode", []string{"0750"}},
 		{"Service.LoadCredential", []string{"mp-access-token:/etc/posagent/mp-access-token"}},
+		// The fallback when the file is missing (else systemd fails the
+		// start itself with 243, CREDENTIALS, which it restarts): not a
+		// token, so the agent exits 78.
+		{"Service.SetCredential", []string{"mp-access-token:no token file"}},
 		// No ExecStartPre= check: RestartPreventExitStatus= applies to the
 		// main process only, so a failing check would restart every 5 s;
 		// `run` checks the same and exits 78.
