@@ -30,9 +30,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageError{err}
 	}
 	defer func() { _ = closeLog() }()
+	fatal := fatalLogger(*logFormat, log, stderr)
 	cfg, err := loadConfig(*cfgPath, stderr)
 	if err != nil {
-		log.Error("configuration error: not starting; fix the file, then restart", "err", err)
+		fatal.Error("configuration error: not starting; fix the file, then restart", "err", err)
 		return configError{err}
 	}
 	for _, w := range cfg.Warnings(config.DefaultEnv()) {
@@ -40,7 +41,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	tok, src, err := accessToken(cfg)
 	if err != nil {
-		log.Error("no usable access token: not starting; put it in place, then restart", "err", err, "hint", tokenHint(src))
+		fatal.Error("no usable access token: not starting; put it in place, then restart", "err", err, "hint", tokenHint(src))
 		return configError{err}
 	}
 	log.Info("access token loaded", "source", src)
@@ -74,4 +75,16 @@ func tokenHint(src string) string {
 		return "the unit's LoadCredential= file (default /etc/posagent/mp-access-token) is missing, empty or not a token"
 	}
 	return "set env " + config.TokenEnv + ", mercadopago.access_token_file or the systemd credential " + config.TokenCredential
+}
+
+// fatalLogger is the logger for the errors that end `run` before it
+// starts. Under journald they go to stderr with an sd-daemon "<3>" prefix
+// rather than as native entries: journald learns a stream's unit when it
+// opens, but may miss the unit of a native entry whose sender has already
+// exited, and `journalctl -u posagent -p err` must show why it stopped.
+func fatalLogger(format string, log *slog.Logger, stderr io.Writer) *slog.Logger {
+	if format != "journal" {
+		return log
+	}
+	return slog.New(logging.NewPrefixHandler(stderr, nil))
 }

@@ -22,7 +22,6 @@ func (p *posagent) startReady(t *testing.T) {
 	p.writeFile(t, "/etc/posagent/mp-access-token", simToken+"\n", 0o600, 0)
 	gid := p.groupID(t, "posagent")
 	p.writeFile(t, "/etc/posagent/posagent.yaml", p.config(""), 0o640, gid)
-	p.printer = p.m.openPTY(t)
 	dev := filepath.Join(p.m.root, "dev")
 	if err := os.Symlink(strings.TrimPrefix(p.printer.slave, "/dev/"), filepath.Join(dev, "ttyUSB-standin")); err != nil {
 		t.Fatal(err)

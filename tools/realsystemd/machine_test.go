@@ -118,7 +118,7 @@ func boot(t *testing.T) *machine {
 	var out string
 	for {
 		out, err = m.run("systemctl", "is-system-running", "--wait")
-		if err == nil || strings.TrimSpace(out) == "degraded" || !strings.Contains(out, "connect") || time.Now().After(deadline) {
+		if err == nil || strings.TrimSpace(out) == "degraded" || !(strings.Contains(out, "connect") || strings.TrimSpace(out) == "offline") || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond) // no event to wait on from outside the machine

@@ -15,7 +15,8 @@ import (
 func TestRealSystemd(t *testing.T) {
 	debA, debB, bin := buildDebs(t)
 	m := boot(t)
-	p := &posagent{m: m, simURL: startSimulator(t, bin), debA: debA, debB: debB}
+	// The printer stand-in lives as long as the machine, not one subtest.
+	p := &posagent{m: m, simURL: startSimulator(t, bin), debA: debA, debB: debB, printer: m.openPTY(t)}
 	t.Cleanup(func() {
 		if t.Failed() {
 			out, _ := m.run("journalctl", "--no-pager", "-o", "short-precise")

@@ -24,11 +24,15 @@ func (p *posagent) sigkill(t *testing.T) {
 // systemd aborts it (SIGABRT: the Go runtime exits 2) and restarts it.
 func (p *posagent) sigstop(t *testing.T) {
 	before := p.m.show(t, "posagent", "MainPID", "NRestarts")
+	after := p.cursor(t)
 	p.m.must(t, "systemctl", "kill", "--kill-whom=main", "--signal=SIGSTOP", "posagent")
 	p.restartedFrom(t, before["MainPID"], before["NRestarts"])
 	p.waitJournal(t, "the watchdog timeout", func(e map[string]any) bool {
 		return field(e, "_PID") == "1" && strings.Contains(field(e, "MESSAGE"), "Watchdog timeout")
-	})
+	}, after)
+	p.waitJournal(t, "the abort's exit status 2", func(e map[string]any) bool {
+		return field(e, "_PID") == "1" && strings.Contains(field(e, "MESSAGE"), "Main process exited, code=exited, status=2/")
+	}, after)
 }
 
 // crash: a Go panic ends the process with exit status 2. SIGQUIT makes the
@@ -36,11 +40,12 @@ func (p *posagent) sigstop(t *testing.T) {
 // is needed in the binary: systemd sees exactly a panic's exit.
 func (p *posagent) crash(t *testing.T) {
 	before := p.m.show(t, "posagent", "MainPID", "NRestarts")
+	after := p.cursor(t)
 	p.m.must(t, "systemctl", "kill", "--kill-whom=main", "--signal=SIGQUIT", "posagent")
 	p.restartedFrom(t, before["MainPID"], before["NRestarts"])
 	p.waitJournal(t, "the exit status 2", func(e map[string]any) bool {
 		return field(e, "_PID") == "1" && strings.Contains(field(e, "MESSAGE"), "Main process exited, code=exited, status=2/")
-	})
+	}, after)
 }
 
 // stop: with a sale awaiting payment, systemctl stop drains and the agent
@@ -88,30 +93,53 @@ func (p *posagent) configError(t *testing.T) {
 	gid := p.groupID(t, "posagent")
 	good := p.config("")
 	p.writeFile(t, "/etc/posagent/posagent.yaml", good+"no_such_key: 1\n", 0o640, gid)
+	defer p.restart(t, func() { p.writeFile(t, "/etc/posagent/posagent.yaml", good, 0o640, gid) })
+	after := p.cursor(t)
 	p.refused(t, "an unknown key")
-	p.waitJournal(t, "the configuration error", func(e map[string]any) bool {
-		return strings.Contains(field(e, "MESSAGE"), "configuration error") && strings.Contains(field(e, "ERR"), "configuration error")
-	}, "-p", "err")
+	p.waitJournal(t, "the reason, at priority err", func(e map[string]any) bool {
+		return strings.Contains(field(e, "MESSAGE"), "configuration error: not starting") && field(e, "PRIORITY") == "3"
+	}, after)
+	p.operatorSees(t, "configuration error: not starting")
 	p.waitJournal(t, "the offending key", func(e map[string]any) bool {
 		return strings.Contains(field(e, "MESSAGE"), "no_such_key")
-	})
-	p.writeFile(t, "/etc/posagent/posagent.yaml", good, 0o640, gid)
-	p.m.must(t, "systemctl", "start", "posagent")
+	}, after)
 }
 
-// missingToken: no token file, so no credential either.
+// missingToken: no token file. systemd hands the agent the unit's
+// SetCredential= fallback, which is not a token.
 func (p *posagent) missingToken(t *testing.T) {
 	tok := filepath.Join(p.m.root, "etc/posagent/mp-access-token")
 	if err := os.Rename(tok, tok+".away"); err != nil {
 		t.Fatal(err)
 	}
+	defer p.restart(t, func() {
+		if err := os.Rename(tok+".away", tok); err != nil {
+			t.Error(err)
+		}
+	})
+	after := p.cursor(t)
 	p.refused(t, "no token file")
-	p.waitJournal(t, "the missing token", func(e map[string]any) bool {
-		return strings.Contains(field(e, "MESSAGE"), "no usable access token")
-	}, "-p", "err")
-	if err := os.Rename(tok+".away", tok); err != nil {
-		t.Fatal(err)
+	p.waitJournal(t, "the reason, at priority err", func(e map[string]any) bool {
+		m := field(e, "MESSAGE")
+		return strings.Contains(m, "no usable access token") && strings.Contains(m, "missing") && field(e, "PRIORITY") == "3"
+	}, after)
+	p.operatorSees(t, "no usable access token")
+}
+
+// operatorSees checks that `journalctl -u posagent -p err` shows a line.
+// (Not combined with --after-cursor: journalctl 252 then drops the
+// service's own entries.)
+func (p *posagent) operatorSees(t *testing.T, want string) {
+	t.Helper()
+	if out := p.m.must(t, "journalctl", "-u", "posagent", "-p", "err", "-n", "20", "--no-pager"); !strings.Contains(out, want) {
+		t.Errorf("journalctl -u posagent -p err does not show %q:\n%s", want, out)
 	}
+}
+
+// restart undoes a refused start's cause and starts the service again, for
+// the checks after it.
+func (p *posagent) restart(t *testing.T, undo func()) {
+	undo()
 	p.m.must(t, "systemctl", "reset-failed", "posagent")
 	p.m.must(t, "systemctl", "start", "posagent")
 }
@@ -154,7 +182,8 @@ func (p *posagent) purge(t *testing.T) {
 	p.m.must(t, "dpkg", "--purge", "posagent")
 	for _, path := range []string{"etc/posagent", "var/lib/posagent", "usr/bin/posagent", "lib/systemd/system/posagent.service"} {
 		if _, err := os.Lstat(filepath.Join(p.m.root, path)); !os.IsNotExist(err) {
-			t.Errorf("/%s still there after dpkg --purge (%v)", path, err)
+			ls, _ := p.m.run("ls", "-la", "/"+path)
+			t.Errorf("/%s still there after dpkg --purge (%v):\n%s", path, err, ls)
 		}
 	}
 	if s := p.m.show(t, "posagent", "ActiveState"); s["ActiveState"] == "active" {

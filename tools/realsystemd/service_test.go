@@ -128,6 +128,31 @@ func (p *posagent) journal(t *testing.T, args ...string) []map[string]any {
 	return entries
 }
 
+// cursor returns the journal's position now: checks of what follows an
+// action read only entries after it (--after-cursor=).
+func (p *posagent) cursor(t *testing.T) string {
+	t.Helper()
+	e := p.journalAll(t, "-n", "1")
+	if len(e) != 1 || field(e[0], "__CURSOR") == "" {
+		t.Fatalf("no journal cursor: %v", e)
+	}
+	return "--after-cursor=" + field(e[0], "__CURSOR")
+}
+
+// journalAll is journal without the unit filter.
+func (p *posagent) journalAll(t *testing.T, args ...string) []map[string]any {
+	t.Helper()
+	out := p.m.must(t, "journalctl", append([]string{"-o", "json", "--no-pager"}, args...)...)
+	var entries []map[string]any
+	for _, l := range strings.Split(out, "\n") {
+		var e map[string]any
+		if strings.HasPrefix(l, "{") && json.Unmarshal([]byte(l), &e) == nil {
+			entries = append(entries, e)
+		}
+	}
+	return entries
+}
+
 // field reads a journal field as text (journald sends non-UTF-8 as bytes).
 func field(e map[string]any, k string) string {
 	s, _ := e[k].(string)
