@@ -249,6 +249,11 @@ func (m *machine) show(t *testing.T, unit string, props ...string) map[string]st
 // destroy kills the machine (SIGKILL to its PID 1 ends the whole PID
 // namespace), unmounts and removes everything it made.
 func (m *machine) destroy() {
+	if m.cg != "" {
+		// Everything in the machine's cgroup, whatever its pid namespace
+		// or session (cgroup.kill, Linux 5.14).
+		_ = os.WriteFile(filepath.Join(m.cg, "cgroup.kill"), []byte("1"), 0o644)
+	}
 	if m.pid != 0 {
 		_ = syscall.Kill(m.pid, syscall.SIGKILL)
 	}
