@@ -87,6 +87,7 @@ func (p *posagent) credential(t *testing.T) {
 func (p *posagent) saleEndToEnd(t *testing.T) {
 	order, done := p.sale(t, "POS1", "S-e2e", "12.34")
 	p.printer.waitFor(t, []byte("\x1b@"), "the receipt's ESC @")
+	p.printer.waitFor(t, []byte("12,34"), "the receipt's amount (AR format)")
 	p.pay(t, order)
 	select {
 	case err := <-done:
@@ -140,4 +141,5 @@ func (p *posagent) devices(t *testing.T) {
 	if strings.Contains(field(e, "ERR"), "not permitted") || strings.Contains(field(e, "ERR"), "open ") {
 		t.Errorf("the service cannot open /dev/ttyS0: %s", field(e, "ERR"))
 	}
+	t.Logf("POS2's printer on /dev/ttyS0 was opened; its state query got: %s", field(e, "ERR"))
 }
