@@ -248,16 +248,16 @@ func TestRunRefusesABadConfig(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeTestFile(t, dir, "posagent.yaml", "store_id: S1\nstate_dir: "+dir+"\npos:\n  - external_pos_id: P1\n    mode: static\n", 0o600)
 	r := runCLI(t, context.Background(), "run", "-config", cfg)
-	if r.code != exitUsage {
-		t.Fatalf("want exit 2\n%s", r)
+	if r.code != 78 {
+		t.Fatalf("want exit 78 (EX_CONFIG: systemd does not restart it)\n%s", r)
 	}
 	if !regexp.MustCompile(`(?m)^pos\[0\]\.static_qr_data: required for mode static$`).MatchString(r.stderr) {
 		t.Errorf("stderr does not list the problem\n%s", r)
 	}
 
 	r = runCLI(t, context.Background(), "run", "-config", filepath.Join(dir, "missing.yaml"))
-	if r.code != exitUsage || !strings.Contains(r.stderr, filepath.Join(dir, "missing.yaml")) {
-		t.Errorf("want exit 2 naming the missing file\n%s", r)
+	if r.code != 78 || !strings.Contains(r.stderr, filepath.Join(dir, "missing.yaml")) {
+		t.Errorf("want exit 78 naming the missing file\n%s", r)
 	}
 }
 
@@ -273,8 +273,23 @@ http: {listen: "127.0.0.1:0"}
 pos: [{external_pos_id: P1}]
 `, dir, tokenFile), 0o600)
 	r := runCLI(t, context.Background(), "run", "-config", cfg)
-	if r.code != exitUsage || !strings.Contains(r.stderr, tokenFile) || !strings.Contains(r.stderr, "POSAGENT_MP_ACCESS_TOKEN") {
-		t.Errorf("want exit 2 naming the token sources\n%s", r)
+	if r.code != 78 || !strings.Contains(r.stderr, tokenFile) || !strings.Contains(r.stderr, "POSAGENT_MP_ACCESS_TOKEN") {
+		t.Errorf("want exit 78 (EX_CONFIG) naming the token sources\n%s", r)
+	}
+
+	// An unreadable token (here a directory where the file should be: root
+	// reads any file) is a configuration error too.
+	if err := os.Mkdir(tokenFile, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r = runCLI(t, context.Background(), "run", "-config", cfg)
+	if r.code != 78 || !strings.Contains(r.stderr, tokenFile) {
+		t.Errorf("want exit 78 (EX_CONFIG) naming the unreadable token file\n%s", r)
+	}
+	// Other commands keep exit 2 for the same problem.
+	r = runCLI(t, context.Background(), "order", "get", "-config", cfg, "ORD1")
+	if r.code != exitUsage {
+		t.Errorf("order get without a usable token: want exit 2\n%s", r)
 	}
 }
 

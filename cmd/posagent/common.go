@@ -60,7 +60,7 @@ func loadConfig(path string, stderr io.Writer) (*config.Config, error) {
 func accessToken(c *config.Config) (secret.String, string, error) {
 	tok, src, err := c.AccessToken(config.DefaultEnv(), os.ReadFile)
 	if err != nil {
-		return secret.String{}, "", usageError{err}
+		return secret.String{}, src, usageError{err}
 	}
 	return tok, src, nil
 }

@@ -22,11 +22,16 @@ func main() {
 }
 
 // Exit codes: 0 success, 1 runtime failure or refusal, 2 usage or
-// configuration error.
+// configuration error; `run` exits 78 (EX_CONFIG, sysexits.h) on a
+// configuration or token error instead, because the Go runtime itself
+// exits 2 on a panic and on SIGABRT (the systemd watchdog's signal), which
+// systemd must restart, while 78 is the one exit it must not restart
+// (RestartPreventExitStatus=78, deploy/systemd/README.md).
 const (
 	exitOK      = 0
 	exitFailure = 1
 	exitUsage   = 2
+	exitConfig  = 78
 )
 
 // usageError is a bad command line or configuration: exit 2.
@@ -36,6 +41,12 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// configError is the daemon's configuration or token error: exit 78.
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+func (e configError) Unwrap() error { return e.err }
 
 // silentError carries an exit code whose reason was already printed.
 type silentError struct{ code int }
@@ -51,6 +62,10 @@ func exitCode(err error, stderr io.Writer) int {
 		return s.code
 	}
 	fmt.Fprintln(stderr, "posagent:", err)
+	var c configError
+	if errors.As(err, &c) {
+		return exitConfig
+	}
 	var u usageError
 	if errors.As(err, &u) {
 		return exitUsage

@@ -30,16 +30,19 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageError{err}
 	}
 	defer func() { _ = closeLog() }()
+	fatal := fatalLogger(*logFormat, log, stderr)
 	cfg, err := loadConfig(*cfgPath, stderr)
 	if err != nil {
-		return err
+		fatal.Error("configuration error: not starting; fix the file, then restart", "err", err)
+		return configError{err}
 	}
 	for _, w := range cfg.Warnings(config.DefaultEnv()) {
 		log.Warn("config: " + w.Path + ": " + w.Reason)
 	}
 	tok, src, err := accessToken(cfg)
 	if err != nil {
-		return err
+		fatal.Error("no usable access token: not starting; put it in place, then restart", "err", err, "hint", tokenHint(src))
+		return configError{err}
 	}
 	log.Info("access token loaded", "source", src)
 	opts := agent.Options{
@@ -62,4 +65,26 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	log.Info("posagent stopped")
 	return nil
+}
+
+// tokenHint explains a token error from its source: under the packaged
+// unit a credential that is not a token is systemd's fallback
+// (SetCredential=) for a missing file.
+func tokenHint(src string) string {
+	if src == "credential "+config.TokenCredential {
+		return "the unit's LoadCredential= file (default /etc/posagent/mp-access-token) is missing, empty or not a token"
+	}
+	return "set env " + config.TokenEnv + ", mercadopago.access_token_file or the systemd credential " + config.TokenCredential
+}
+
+// fatalLogger is the logger for the errors that end `run` before it
+// starts. Under journald they go to stderr with an sd-daemon "<3>" prefix
+// rather than as native entries: journald learns a stream's unit when it
+// opens, but may miss the unit of a native entry whose sender has already
+// exited, and `journalctl -u posagent -p err` must show why it stopped.
+func fatalLogger(format string, log *slog.Logger, stderr io.Writer) *slog.Logger {
+	if format != "journal" {
+		return log
+	}
+	return slog.New(logging.NewPrefixHandler(stderr, nil))
 }

@@ -75,16 +75,27 @@ func TestSystemdUnitSettings(t *testing.T) {
 		{"Service.NotifyAccess", []string{"main"}},
 		{"Service.WatchdogSec", []string{"30s"}},
 		{"Service.Restart", []string{"on-failure"}},
+		// Only a configuration or token error (78, EX_CONFIG) stays down:
+		// the Go runtime exits 2 on a panic and on the watchdog's SIGABRT,
+		// and those must be restarted.
+		{"Service.RestartPreventExitStatus", []string{"78"}},
 		{"Service.User", []string{"posagent"}},
 		{"Service.Group", []string{"posagent"}},
 		{"Service.SupplementaryGroups", []string{"dialout lp video"}},
 		{"Service.StateDirectory", []string{"posagent"}},
 		{"Service.StateDirectoryMode", []string{"0750"}},
 		{"Service.LoadCredential", []string{"mp-access-token:/etc/posagent/mp-access-token"}},
-		{"Service.ExecStartPre", []string{"/usr/bin/posagent config check -config /etc/posagent/posagent.yaml"}},
+		// The fallback when the file is missing (else systemd fails the
+		// start itself with 243, CREDENTIALS, which it restarts): not a
+		// token, so the agent exits 78.
+		{"Service.SetCredential", []string{"mp-access-token:no token file"}},
+		// No ExecStartPre= check: RestartPreventExitStatus= applies to the
+		// main process only, so a failing check would restart every 5 s;
+		// `run` checks the same and exits 78.
+		{"Service.ExecStartPre", nil},
 		{"Service.ExecStart", []string{"/usr/bin/posagent run -config /etc/posagent/posagent.yaml -log-format journal"}},
 		{"Service.DevicePolicy", []string{"closed"}},
-		{"Service.DeviceAllow", []string{"char-ttyUSB rw", "char-ttyACM rw", "char-ttyAMA rw", "char-usb rw", "char-fb rw"}},
+		{"Service.DeviceAllow", []string{"char-ttyUSB rw", "char-ttyACM rw", "char-ttyAMA rw", "char-ttyS rw", "char-usb rw", "char-fb rw"}},
 		{"Service.ProtectSystem", []string{"strict"}},
 		{"Service.NoNewPrivileges", []string{"yes"}},
 		{"Service.CapabilityBoundingSet", []string{""}},
@@ -150,8 +161,8 @@ func TestSystemdAnalyze(t *testing.T) {
 			t.Fatal(err)
 		}
 		unitText := strings.ReplaceAll(string(src), "/usr/bin/posagent ", bin+" ")
-		if strings.Count(unitText, bin+" ") != 2 {
-			t.Fatalf("expected ExecStartPre and ExecStart to name /usr/bin/posagent:\n%s", unitText)
+		if strings.Count(unitText, bin+" ") != 1 {
+			t.Fatalf("expected ExecStart to name /usr/bin/posagent:\n%s", unitText)
 		}
 		dir := t.TempDir()
 		unit := filepath.Join(dir, "posagent.service")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/goreleaser/nfpm/v2"
 	_ "github.com/goreleaser/nfpm/v2/deb" // registers the "deb" packager
@@ -24,23 +25,40 @@ const (
  token is in place (see /usr/share/doc/posagent/README.systemd.md).`
 )
 
-// debContents maps repository files to their place on the store machine.
-func debContents(root, binary string) files.Contents {
+// debContents maps repository files, and the files generated for the
+// package (debDocs), to their place on the store machine.
+func debContents(root, binary string, generated []debFile) (files.Contents, error) {
 	src := func(rel string) string { return filepath.Join(root, filepath.FromSlash(rel)) }
-	return files.Contents{
+	c := files.Contents{
 		{Source: binary, Destination: "/usr/bin/posagent", FileInfo: &files.ContentFileInfo{Mode: 0o755}},
 		{Source: src("deploy/systemd/posagent.service"), Destination: "/lib/systemd/system/posagent.service", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
 		// root:root here; the postinst gives the directory and the file to
 		// group posagent, which does not exist yet when dpkg unpacks.
 		{Destination: "/etc/posagent", Type: files.TypeDir, FileInfo: &files.ContentFileInfo{Mode: 0o750}},
-		{Source: src("configs/posagent.yaml"), Destination: "/etc/posagent/posagent.yaml", Type: files.TypeConfig, FileInfo: &files.ContentFileInfo{Mode: 0o640}},
 		{Source: src("deploy/modules-load.d/posagent.conf"), Destination: "/usr/lib/modules-load.d/posagent.conf", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
 		{Source: src("deploy/systemd/README.md"), Destination: "/usr/share/doc/posagent/README.systemd.md", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
+		{Source: src("README.md"), Destination: "/usr/share/doc/posagent/README.md", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
+		{Source: src("deploy/prometheus/posagent-alerts.yml"), Destination: "/usr/share/doc/posagent/prometheus/posagent-alerts.yml", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
 	}
+	docs, err := filepath.Glob(src("docs/*.md"))
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range docs {
+		c = append(c, &files.Content{Source: d, Destination: "/usr/share/doc/posagent/docs/" + filepath.Base(d), FileInfo: &files.ContentFileInfo{Mode: 0o644}})
+	}
+	for _, g := range generated {
+		typ := ""
+		if strings.HasPrefix(g.dest, "/etc/") {
+			typ = files.TypeConfig
+		}
+		c = append(c, &files.Content{Source: g.src, Destination: g.dest, Type: typ, FileInfo: &files.ContentFileInfo{Mode: g.mode}})
+	}
+	return c, nil
 }
 
 // debInfo describes the package for one target.
-func debInfo(o options, t target, binary string) *nfpm.Info {
+func debInfo(o options, t target, binary string, contents files.Contents) *nfpm.Info {
 	scripts := func(name string) string { return filepath.Join(o.Root, "deploy", "debian", name) }
 	info := &nfpm.Info{
 		Name:            "posagent",
@@ -58,7 +76,7 @@ func debInfo(o options, t target, binary string) *nfpm.Info {
 		Overridables: nfpm.Overridables{
 			// adduser: the postinst creates the posagent system user.
 			Depends:  []string{"adduser"},
-			Contents: debContents(o.Root, binary),
+			Contents: contents,
 			Scripts: nfpm.Scripts{
 				PostInstall: scripts("postinst"),
 				PreRemove:   scripts("prerm"),
@@ -76,7 +94,20 @@ func packageDeb(o options, t target, binary string) (path string, err error) {
 	if err != nil {
 		return "", err
 	}
-	info := debInfo(o, t, binary)
+	tmp, err := os.MkdirTemp("", "posagent-deb-")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = os.RemoveAll(tmp) }()
+	generated, err := debDocs(o, binary, tmp)
+	if err != nil {
+		return "", fmt.Errorf("deb %s: %w", t.DebArch, err)
+	}
+	contents, err := debContents(o.Root, binary, generated)
+	if err != nil {
+		return "", fmt.Errorf("deb %s: %w", t.DebArch, err)
+	}
+	info := debInfo(o, t, binary, contents)
 	if err := nfpm.Validate(info); err != nil {
 		return "", fmt.Errorf("deb %s: %w", t.DebArch, err)
 	}

@@ -183,6 +183,27 @@ func debContentsOf(t *testing.T, deb string) map[string]debEntry {
 	return entries
 }
 
+// standinBinary builds an empty Go program (no modules linked), for
+// packaging without building posagent.
+func standinBinary(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nfunc main() {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module standin\n\ngo 1.26\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "posagent-standin")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the stand-in: %v\n%s", err, out)
+	}
+	return bin
+}
+
 // TestPackageVersionAndFiles packages a stand-in binary (no build): the
 // control fields, the files with their modes, the conffile and the scripts.
 func TestPackageVersionAndFiles(t *testing.T) {
@@ -199,10 +220,7 @@ func TestPackageVersionAndFiles(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.wantFile, func(t *testing.T) {
 			dir := t.TempDir()
-			bin := filepath.Join(dir, "posagent-standin")
-			if err := os.WriteFile(bin, []byte("#!/bin/sh\necho stand-in\n"), 0o755); err != nil {
-				t.Fatal(err)
-			}
+			bin := standinBinary(t)
 			tg, err := findTarget(tt.debArch)
 			if err != nil {
 				t.Fatal(err)
@@ -238,12 +256,19 @@ func checkDebFiles(t *testing.T, deb string) {
 	t.Helper()
 	got := debContentsOf(t, deb)
 	want := map[string]debEntry{
-		"/usr/bin/posagent":                         {"-rwxr-xr-x", "root/root"},
-		"/lib/systemd/system/posagent.service":      {"-rw-r--r--", "root/root"},
-		"/etc/posagent":                             {"drwxr-x---", "root/root"},
-		"/etc/posagent/posagent.yaml":               {"-rw-r-----", "root/root"},
-		"/usr/lib/modules-load.d/posagent.conf":     {"-rw-r--r--", "root/root"},
-		"/usr/share/doc/posagent/README.systemd.md": {"-rw-r--r--", "root/root"},
+		"/usr/bin/posagent":                                      {"-rwxr-xr-x", "root/root"},
+		"/lib/systemd/system/posagent.service":                   {"-rw-r--r--", "root/root"},
+		"/etc/posagent":                                          {"drwxr-x---", "root/root"},
+		"/etc/posagent/posagent.yaml":                            {"-rw-r-----", "root/root"},
+		"/usr/lib/modules-load.d/posagent.conf":                  {"-rw-r--r--", "root/root"},
+		"/usr/share/doc/posagent/README.systemd.md":              {"-rw-r--r--", "root/root"},
+		"/usr/share/doc/posagent/README.md":                      {"-rw-r--r--", "root/root"},
+		"/usr/share/doc/posagent/docs/fleet.md":                  {"-rw-r--r--", "root/root"},
+		"/usr/share/doc/posagent/copyright":                      {"-rw-r--r--", "root/root"},
+		"/usr/share/doc/posagent/changelog.gz":                   {"-rw-r--r--", "root/root"},
+		"/usr/share/lintian/overrides/posagent":                  {"-rw-r--r--", "root/root"},
+		"/usr/share/man/man1/posagent.1.gz":                      {"-rw-r--r--", "root/root"},
+		"/usr/share/doc/posagent/prometheus/posagent-alerts.yml": {"-rw-r--r--", "root/root"},
 	}
 	for path, w := range want {
 		if g, ok := got[path]; !ok {
@@ -350,7 +375,27 @@ func TestRelease(t *testing.T) {
 			runCmd(t, "dpkg-deb", "-x", deb, x)
 			sameFile(t, filepath.Join(x, "usr/bin/posagent"), filepath.Join(out, names[arch+" binary"]))
 			sameFile(t, filepath.Join(x, "lib/systemd/system/posagent.service"), filepath.Join(root, "deploy/systemd/posagent.service"))
-			sameFile(t, filepath.Join(x, "etc/posagent/posagent.yaml"), filepath.Join(root, "configs/posagent.yaml"))
+			example, err := os.ReadFile(filepath.Join(root, "configs/posagent.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			packaged, err := withoutTerminalDisplay(example)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := os.ReadFile(filepath.Join(x, "etc/posagent/posagent.yaml")); string(got) != string(packaged) {
+				t.Error("etc/posagent/posagent.yaml is not configs/posagent.yaml without its terminal display")
+			}
+			// Every module linked into the binary is in the copyright file.
+			cr, err := os.ReadFile(filepath.Join(x, "usr/share/doc/posagent/copyright"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for l := range strings.SplitSeq(runCmd(t, goTool, "version", "-m", filepath.Join(x, "usr/bin/posagent")), "\n") {
+				if f := strings.Fields(l); len(f) >= 3 && f[0] == "dep" && !strings.Contains(string(cr), "Comment: Go module "+f[1]+" ") {
+					t.Errorf("the copyright file does not list the linked module %s", f[1])
+				}
+			}
 		}
 	})
 	t.Run("SHA256SUMS", func(t *testing.T) {
