@@ -55,12 +55,16 @@ type disk struct {
 	dirs   map[uint64]*dirRec
 	rootID uint64
 	stats  Stats
+	// journal: every sync also commits every directory entry, like ext4
+	// (data=ordered) whose fsync commits the journal; otherwise only a
+	// directory's own fsync makes its entries durable (strict POSIX).
+	journal bool
 }
 
 // newDisk takes the backing tree as it is as durable (it was written
 // before the "machine" was switched on).
-func newDisk(backing, shadow string) (*disk, error) {
-	d := &disk{backing: backing, shadow: shadow}
+func newDisk(backing, shadow string, journal bool) (*disk, error) {
+	d := &disk{backing: backing, shadow: shadow, journal: journal}
 	if err := d.adopt(); err != nil {
 		return nil, err
 	}
@@ -240,11 +244,41 @@ func (d *disk) syncFile(ino uint64, src *os.File, syncWrite bool) error {
 		}
 	}
 	f.dirty, f.hasData, f.everSync = nil, true, true
+	if d.journal {
+		return d.commitNamespace()
+	}
 	return nil
 }
 
-// syncDir makes the live entries of the directory at path durable.
+// syncDir makes the live entries of the directory at path durable
+// (in journal mode: every directory's entries).
 func (d *disk) syncDir(path string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stats.DirFsyncs++
+	if d.journal {
+		return d.commitNamespace()
+	}
+	return d.snapshotDir(path)
+}
+
+// commitNamespace makes every directory entry durable, as a journaled
+// file system's commit does.
+func (d *disk) commitNamespace() error {
+	return filepath.WalkDir(d.backing, func(p string, e os.DirEntry, err error) error {
+		if err != nil {
+			return nil // gone meanwhile
+		}
+		if e.IsDir() {
+			return d.snapshotDir(p)
+		}
+		return nil
+	})
+}
+
+// snapshotDir records the directory's live entries as durable; d.mu is
+// held.
+func (d *disk) snapshotDir(path string) error {
 	ents, err := os.ReadDir(path)
 	if err != nil {
 		return err
@@ -253,9 +287,6 @@ func (d *disk) syncDir(path string) error {
 	if err := syscall.Stat(path, &st); err != nil {
 		return err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.stats.DirFsyncs++
 	id, ok := d.byIno[st.Ino]
 	if !ok || d.dirs[id] == nil {
 		id = d.newDir(st.Ino)

@@ -25,13 +25,13 @@ type machine struct {
 	srv *fuse.Server
 }
 
-func newMachine(backing, shadow, mnt string) (*machine, error) {
+func newMachine(backing, shadow, mnt string, journal bool) (*machine, error) {
 	for _, dir := range []string{backing, mnt} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, err
 		}
 	}
-	d, err := newDisk(backing, shadow)
+	d, err := newDisk(backing, shadow, journal)
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,12 @@
 // model used by Jepsen, written for posagent's power-cut soak and kept
 // out of the product.
 //
-//	powercutfs -backing DIR -mount MNT -control SOCK
+//	powercutfs -backing DIR -mount MNT -control SOCK [-mode strict|journal]
+//
+// -mode strict (the default) keeps directory entries only as of their
+// directory's last fsync, as POSIX promises; -mode journal commits every
+// directory entry on any fsync, as ext4 (data=ordered, the Raspberry Pi
+// OS default) does when its journal commits.
 //
 // The control socket takes one command per line and answers one line:
 //
@@ -45,6 +50,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	shadow := fl.String("shadow", "", "where synced contents are kept (default: BACKING.durable)")
 	mnt := fl.String("mount", "", "the mount point (required)")
 	control := fl.String("control", "", "the control socket (required)")
+	mode := fl.String("mode", "strict", "strict: a directory's entries are durable only once it is fsynced (POSIX); journal: any fsync also commits every directory entry (ext4 data=ordered)")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -55,11 +61,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("-mount: required")
 	case *control == "":
 		return fmt.Errorf("-control: required")
+	case *mode != "strict" && *mode != "journal":
+		return fmt.Errorf("-mode: must be strict or journal, got %q", *mode)
 	}
 	if *shadow == "" {
 		*shadow = *backing + ".durable"
 	}
-	m, err := newMachine(*backing, *shadow, *mnt)
+	m, err := newMachine(*backing, *shadow, *mnt, *mode == "journal")
 	if err != nil {
 		return err
 	}

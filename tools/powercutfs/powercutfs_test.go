@@ -16,13 +16,17 @@ import (
 // mounted mounts a fresh powercutfs for the test; the tests need FUSE
 // (/dev/fuse and the right to mount).
 func mounted(t *testing.T) (*machine, string) {
+	return mountedMode(t, false)
+}
+
+func mountedMode(t *testing.T, journal bool) (*machine, string) {
 	t.Helper()
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		t.Skipf("no FUSE here: %v", err)
 	}
 	dir := t.TempDir()
 	mnt := filepath.Join(dir, "mnt")
-	m, err := newMachine(filepath.Join(dir, "backing"), filepath.Join(dir, "shadow"), mnt)
+	m, err := newMachine(filepath.Join(dir, "backing"), filepath.Join(dir, "shadow"), mnt, journal)
 	if err != nil {
 		if os.Getuid() != 0 {
 			t.Skipf("cannot mount FUSE as a normal user here: %v", err)
@@ -265,4 +269,21 @@ func clip(s string) string {
 		return fmt.Sprintf("%s...(%d bytes)", s[:40], len(s))
 	}
 	return s
+}
+
+func TestCutJournalModeCommitsEntriesOnAnyFsync(t *testing.T) {
+	m, mnt := mountedMode(t, true)
+	sub := filepath.Join(mnt, "streams", "T")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := write(t, filepath.Join(sub, "1.blk"), "msg", 0)
+	if err := f.Sync(); err != nil { // commits the mkdirs and the create too
+		t.Fatal(err)
+	}
+	f.Close()
+	write(t, filepath.Join(mnt, "after"), "never synced", 0).Close()
+	cut(t, m)
+	want(t, filepath.Join(sub, "1.blk"), "msg", true)
+	want(t, filepath.Join(mnt, "after"), "", false)
 }
