@@ -16,6 +16,7 @@ type health struct {
 	apiToken  string // "unknown", "ok", or "refused (401)"
 	consumers map[string]interface{ Running() bool }
 	printers  map[string]interface{ Health() string }
+	store     func() string // the state directory check (storecheck.go); informational
 	changed   chan struct{} // closed and replaced when nats or api_token change
 }
 
@@ -93,6 +94,12 @@ func (h *health) addPrinter(pos string, p interface{ Health() string }) {
 	h.mu.Unlock()
 }
 
+func (h *health) setStore(f func() string) {
+	h.mu.Lock()
+	h.store = f
+	h.mu.Unlock()
+}
+
 type healthReport struct {
 	Status string            `json:"status"`
 	Checks map[string]string `json:"checks"`
@@ -119,6 +126,9 @@ func (h *health) report() healthReport {
 	}
 	for pos, p := range h.printers {
 		r.Checks["printer:"+pos] = p.Health()
+	}
+	if h.store != nil {
+		r.Checks["store"] = h.store()
 	}
 	// The token may be "unknown" before the first answer; printers do not
 	// make the agent unhealthy (the order flow never waits on them).
