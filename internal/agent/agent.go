@@ -247,6 +247,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
+	a.syncStoreDirs()
 	a.log.Info("posagent ready", "version", version.Version(), "store_id", cfg.StoreID, "pos", posIDs,
 		"nats", a.NATSURL(), "http", a.HTTPAddr())
 	close(a.ready)
