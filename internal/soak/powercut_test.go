@@ -326,6 +326,9 @@ func (pc *powerCuts) cut(ctx context.Context, agent *agentProc, pfs *powerFS, st
 		if err == nil && reply != "ok" {
 			err = fmt.Errorf("powercutfs: %s", reply)
 		}
+		if err != nil {
+			pfs.dumpStacks() // the run fails: say where powercutfs was stuck
+		}
 		return err
 	})
 	pc.mu.Lock()

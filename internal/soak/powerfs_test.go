@@ -108,3 +108,13 @@ func (p *powerFS) stop() {
 		<-p.exited
 	}
 }
+
+// dumpStacks makes powercutfs write its goroutines to its log and exit
+// (SIGQUIT), for a cut that failed.
+func (p *powerFS) dumpStacks() {
+	_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"os"
 	"strings"
@@ -84,15 +85,21 @@ func (m *machine) unmount() error {
 	}
 }
 
-// cut is the power cut and the reboot after it.
+// cut is the power cut and the reboot after it. Each step's time goes to
+// the log: a cut that hangs says where.
 func (m *machine) cut() error {
+	t0 := time.Now()
 	if err := m.unmount(); err != nil {
 		return err
 	}
+	t1 := time.Now()
 	if err := m.d.cut(); err != nil {
 		return fmt.Errorf("cut: %w", err)
 	}
-	return m.mount()
+	t2 := time.Now()
+	err := m.mount()
+	log.Printf("cut: unmount %s, drop unsynced %s, mount %s (err %v)", t1.Sub(t0), t2.Sub(t1), time.Since(t2), err)
+	return err
 }
 
 // serveControl answers commands on a unix socket until ctx ends.
