@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/internal/events"
+	"github.com/posagent/posagent/internal/money"
+	"github.com/posagent/posagent/internal/qrorder"
 )
 
 // RebuildRecords checks the records of pos against its sales' events
@@ -101,6 +103,14 @@ func rebuildRecord(saleID string, evs []events.Event, now time.Time) *saleRecord
 		}
 		if ev.OrderID != "" {
 			rec.OrderID = ev.OrderID
+		}
+		// What the events that follow (and the screens) say about the
+		// sale comes from the request: its amount and mode, nothing else.
+		if c, err := money.Parse(ev.TotalAmount); err == nil && ev.TotalAmount != "" {
+			rec.Request.TotalAmount = c
+		}
+		if ev.Mode != "" {
+			rec.Request.Config.QR.Mode = qrorder.Mode(ev.Mode)
 		}
 		if ev.Status != events.Refunded {
 			rec.LastEvent = ev

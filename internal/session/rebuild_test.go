@@ -38,7 +38,8 @@ func TestRebuildRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	created := func(id, order string) events.Event {
-		return events.Event{SaleID: id, OrderID: order, Status: events.Created, QRData: "qr-" + id, ExpiresAt: "2026-12-04T17:00:00Z"}
+		return events.Event{SaleID: id, OrderID: order, Status: events.Created, QRData: "qr-" + id, ExpiresAt: "2026-12-04T17:00:00Z",
+			TotalAmount: "12.50", Mode: "hybrid"}
 	}
 	final := func(id, order, status string) events.Event {
 		return events.Event{SaleID: id, OrderID: order, Status: status}
@@ -71,7 +72,8 @@ func TestRebuildRecords(t *testing.T) {
 	if r := get("s2"); r.State != stateCanceled || r.Fingerprint != "fp2" {
 		t.Errorf("s2 updated as %+v: want canceled, fingerprint kept", r)
 	}
-	if r := get("s3"); r.State != stateAwaiting || r.QRData != "qr-s3" || r.ExpiresAt.IsZero() {
+	if r := get("s3"); r.State != stateAwaiting || r.QRData != "qr-s3" || r.ExpiresAt.IsZero() ||
+		r.Request.TotalAmount.String() != "12.50" || r.Request.Config.QR.Mode != "hybrid" {
 		t.Errorf("s3 rebuilt as %+v", r)
 	}
 	if r := get("s5"); r.State != stateRefunded || r.Refunds["r1"].Event.RefundID != "r1" || r.LastEvent.Status != events.Processed {
