@@ -394,11 +394,10 @@ func (a *Agent) registerStoreHealth() {
 // those names with the next fsync anyway; this costs one fsync per
 // directory at start-up.
 func (a *Agent) syncStoreDirs() {
-	root := a.streamDir("")
-	if root == "" {
-		return
+	root := a.cfg.NATS.Embedded.StoreDir
+	if a.cfg.NATS.URL != "" || root == "" {
+		return // not this agent's files
 	}
-	root = filepath.Dir(filepath.Dir(filepath.Dir(root))) // <store_dir>/jetstream/$G/streams -> <store_dir>
 	n := 0
 	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.IsDir() {
