@@ -144,7 +144,7 @@ func TestCorruptStateDirectory(t *testing.T) {
 				}
 			}
 			code, body := h.get("/healthz")
-			if code != 200 || !strings.Contains(body, `"store":`) {
+			if code != 200 {
 				t.Errorf("/healthz after recovery: %d %s", code, body)
 			}
 			if c.reported && !strings.Contains(body, `"store":"damaged`) {
@@ -158,7 +158,7 @@ func TestCorruptStateDirectory(t *testing.T) {
 				if err := os.Remove(rep); err != nil {
 					t.Fatalf("acknowledging: %v", err)
 				}
-				if _, body := h.get("/healthz"); !strings.Contains(body, `"store":"ok"`) {
+				if _, body := h.get("/healthz"); strings.Contains(body, `"store"`) {
 					t.Errorf("/healthz after the report was deleted: %s", body)
 				}
 			}

@@ -128,7 +128,9 @@ func (h *health) report() healthReport {
 		r.Checks["printer:"+pos] = p.Health()
 	}
 	if h.store != nil {
-		r.Checks["store"] = h.store()
+		if st := h.store(); st != "ok" {
+			r.Checks["store"] = st // only while there is damage to acknowledge
+		}
 	}
 	// The token may be "unknown" before the first answer; printers do not
 	// make the agent unhealthy (the order flow never waits on them).

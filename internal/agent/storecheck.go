@@ -342,9 +342,9 @@ func appendStoreReport(path string, f *storeFinding) error {
 	return nil
 }
 
-// storeHealth is the /healthz "store" check: "ok", or what the report
-// says until it is deleted. It never makes the agent unhealthy: the
-// agent sells on; a person has to look.
+// storeHealth is the /healthz "store" check: "ok" (then /healthz leaves
+// it out), or what the report says until it is deleted. It never makes
+// the agent unhealthy: the agent sells on; a person has to look.
 func (a *Agent) storeHealth() string {
 	path := filepath.Join(a.cfg.StateDir, storeReportFile)
 	b, err := os.ReadFile(path)
