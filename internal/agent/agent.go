@@ -184,6 +184,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	checkCtx, cancelCheck := context.WithTimeout(ctx, time.Minute)
+	store, err = a.checkStore(checkCtx, js, streams, store, posIDs)
+	cancelCheck()
+	if err != nil {
+		return err
+	}
 	api, err := qrorder.New(qrorder.Options{
 		BaseURL: cfg.MercadoPago.BaseURL, Token: a.o.Token, HTTPClient: a.o.HTTPClient,
 		RequestTimeout: cfg.MercadoPago.RequestTimeout, RetryBudget: cfg.MercadoPago.RetryBudget,
@@ -258,6 +264,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
+	a.syncStoreDirs()
 	a.log.Info("posagent ready", "version", version.Version(), "store_id", cfg.StoreID, "pos", posIDs,
 		"nats", a.NATSURL(), "http", a.HTTPAddr())
 	close(a.ready)

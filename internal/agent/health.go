@@ -26,6 +26,7 @@ type health struct {
 	storageDown time.Time         // since when storage fails without a success
 	consumers   map[string]consumerHealth
 	printers    map[string]interface{ Health() string }
+	store       func() string // the state directory check (storecheck.go); informational
 	changed     chan struct{} // closed and replaced when a check changes
 }
 
@@ -173,6 +174,12 @@ func (h *health) addPrinter(pos string, p interface{ Health() string }) {
 	h.mu.Unlock()
 }
 
+func (h *health) setStore(f func() string) {
+	h.mu.Lock()
+	h.store = f
+	h.mu.Unlock()
+}
+
 type healthReport struct {
 	Status string            `json:"status"`
 	Checks map[string]string `json:"checks"`
@@ -186,6 +193,11 @@ func (h *health) report() healthReport {
 	r.Checks["consumers"] = h.consumersCheck()
 	for pos, p := range h.printers {
 		r.Checks["printer:"+pos] = p.Health()
+	}
+	if h.store != nil {
+		if st := h.store(); st != "ok" {
+			r.Checks["store"] = st // only while there is damage to acknowledge
+		}
 	}
 	// The token and the API may be "unknown" before the first answer;
 	// printers do not make the agent unhealthy (the order flow never

@@ -88,3 +88,72 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+// probeKey is written and deleted by Probe; sessions never use it.
+const probeKey = "_probe.write"
+
+// Probe writes a record, reads it back and deletes it: a bucket whose
+// files are damaged can still be read and listed while every write
+// fails (nats-server refuses to append to a message block with a bad
+// checksum), or take writes it cannot find again (a block whose head is
+// zeroed), which a reader alone never notices.
+func (s *Store) Probe(ctx context.Context) error {
+	want := []byte(fmt.Sprintf(`{"probe":%d}`, time.Now().UnixNano()))
+	if _, err := s.kv.Put(ctx, probeKey, want); err != nil {
+		return fmt.Errorf("salestore: write probe: %w", err)
+	}
+	e, err := s.kv.Get(ctx, probeKey)
+	if err != nil {
+		return fmt.Errorf("salestore: read probe back: %w", err)
+	}
+	if string(e.Value()) != string(want) {
+		return fmt.Errorf("salestore: read probe back: got %q, wrote %q", e.Value(), want)
+	}
+	if err := s.kv.Purge(ctx, probeKey); err != nil {
+		return fmt.Errorf("salestore: delete probe: %w", err)
+	}
+	return nil
+}
+
+// Dump returns every record it can still read, by key, and how many keys
+// it could not read.
+func (s *Store) Dump(ctx context.Context) (map[string][]byte, int, error) {
+	keys, err := s.kv.ListKeys(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("salestore: list: %w", err)
+	}
+	out := map[string][]byte{}
+	unread := 0
+	for k := range keys.Keys() {
+		if k == probeKey {
+			continue
+		}
+		e, err := s.kv.Get(ctx, k)
+		if err != nil {
+			unread++
+			continue
+		}
+		out[k] = e.Value()
+	}
+	return out, unread, nil
+}
+
+// PutRaw stores an encoded record as it is (a salvaged one).
+func (s *Store) PutRaw(ctx context.Context, key string, b []byte) error {
+	if _, err := s.kv.Put(ctx, key, b); err != nil {
+		return fmt.Errorf("salestore: put %s: %w", key, err)
+	}
+	return nil
+}
+
+// Bucket is the bucket's name.
+func (s *Store) Bucket() string { return s.kv.Bucket() }
+
+// Drop deletes the bucket with everything in it (the records were
+// salvaged first); Open makes a new one.
+func Drop(ctx context.Context, js jetstream.JetStream, bucket string) error {
+	if err := js.DeleteKeyValue(ctx, bucket); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return fmt.Errorf("salestore: delete bucket %s: %w", bucket, err)
+	}
+	return nil
+}

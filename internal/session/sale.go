@@ -21,7 +21,9 @@ func (s *Session) handleSale(ctx context.Context, d Delivery, sale command.Sale)
 		return err
 	}
 	if rec != nil {
-		if rec.Fingerprint != sale.Fingerprint() {
+		// A record rebuilt from the events stream (RebuildRecords) has no
+		// fingerprint: the sale is answered from it, never created again.
+		if rec.Fingerprint != "" && rec.Fingerprint != sale.Fingerprint() {
 			return s.reject(ctx, d, &command.Rejection{Code: command.CodeDuplicateSale, Field: "sale_id", SaleID: sale.SaleID,
 				Message: "this sale_id was already used for a sale with different content; use a new sale_id"}, rec.saleStatus())
 		}

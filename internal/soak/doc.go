@@ -35,6 +35,18 @@
 // the scheduler, which is the point of a soak. A failing run prints its
 // seed; rerun it with -soak.keep to read the agent's logs.
 //
+// The power-cut soak (issue #14, powercut_test.go, TestPowerCut) runs the
+// agent with its embedded NATS server and state_dir on tools/powercutfs,
+// a FUSE file system that forgets whatever was not fsynced when the test
+// cuts the power, and cuts it again and again while registers sell:
+//
+//	go test -tags soak -run PowerCut -timeout 20m -v ./internal/soak                                  # CI size: 4 cuts
+//	go test -tags soak -run PowerCut -timeout 55m -v ./internal/soak -powercut.cuts 60 -powercut.sales 600 -powercut.pos 6
+//
+// with -powercut.sync (the agent's nats.embedded.sync) and
+// -powercut.fsmode (journal or strict); docs/durability.md has the
+// figures.
+//
 // Nothing here waits by sleeping: every wait is on an event, a channel or a
 // condition with a deadline; timers only schedule chaos and pace retries.
 package soak

@@ -1,0 +1,126 @@
+package session
+
+import (
+	"context"
+	"time"
+
+	"github.com/posagent/posagent/internal/events"
+	"github.com/posagent/posagent/internal/money"
+	"github.com/posagent/posagent/internal/qrorder"
+)
+
+// RebuildRecords checks the records of pos against its sales' events
+// (latest: sale id -> its events in stream order) and returns the sales
+// whose record was missing (rebuilt) and those whose record was behind
+// its events (brought up to date).
+//
+// A missing record means the sale store lost it (a damaged disk, a store
+// moved aside): the rebuilt one holds what the events say (order, state,
+// QR, refunds) and no fingerprint, so a resent sale is answered with its
+// latest event instead of a second order. A record behind its events is
+// the agent stopping between publishing an event and recording it, or a
+// damaged store giving back an older version: it takes the events' state
+// and keeps its fingerprint and request. An order still open becomes the
+// POS's active one again so that it is followed to its end.
+//
+// Sales whose events are only failed or rejected are left alone: a failed
+// create is redone with the same idempotency key when the sale is resent.
+func RebuildRecords(ctx context.Context, store Store, pos string, latest map[string][]events.Event, now time.Time) (rebuilt, updated []string, err error) {
+	var pr posRecord
+	if _, err := store.Get(ctx, "pos."+pos, &pr); err != nil {
+		return nil, nil, err
+	}
+	prBefore := pr
+	for saleID, evs := range latest {
+		rec := rebuildRecord(saleID, evs, now)
+		if rec == nil {
+			continue
+		}
+		key := "sale." + pos + "." + saleID
+		var cur saleRecord
+		ok, err := store.Get(ctx, key, &cur)
+		if err != nil {
+			return rebuilt, updated, err
+		}
+		switch {
+		case !ok:
+			rebuilt = append(rebuilt, saleID)
+		case behind(&cur, rec):
+			rec.Fingerprint, rec.Request, rec.CmdSeq, rec.PaymentID = cur.Fingerprint, cur.Request, cur.CmdSeq, cur.PaymentID
+			updated = append(updated, saleID)
+		default:
+			continue
+		}
+		if err := store.Put(ctx, key, rec); err != nil {
+			return rebuilt, updated, err
+		}
+		switch {
+		case rec.State == stateAwaiting && pr.Active == "":
+			pr.Active = saleID
+		case rec.State != stateAwaiting && pr.Active == saleID:
+			pr.Active = ""
+		}
+	}
+	if pr.Active != prBefore.Active {
+		if err := store.Put(ctx, "pos."+pos, &pr); err != nil {
+			return rebuilt, updated, err
+		}
+	}
+	return rebuilt, updated, nil
+}
+
+// behind reports whether the stored record misses events: it has not
+// recorded the latest sale event, or fewer refunds.
+func behind(cur, ev *saleRecord) bool {
+	if cur.State == stateFailed {
+		return false // a failed create: redone with its own key on a resend
+	}
+	if cur.LastEvent.Status != ev.LastEvent.Status && (cur.State == stateCreating || cur.State == stateAwaiting) {
+		return true
+	}
+	return len(cur.Refunds) < len(ev.Refunds)
+}
+
+// rebuildRecord makes a record from a sale's events, or nil when they do
+// not describe a sale with an order.
+func rebuildRecord(saleID string, evs []events.Event, now time.Time) *saleRecord {
+	rec := &saleRecord{SaleID: saleID, UpdatedAt: now.UTC()}
+	for _, ev := range evs {
+		switch ev.Status {
+		case events.Created:
+			rec.State, rec.OrderID, rec.QRData = stateAwaiting, ev.OrderID, ev.QRData
+			rec.ExpiresAt, _ = time.Parse(time.RFC3339Nano, ev.ExpiresAt)
+		case events.Processed, events.Expired, events.Canceled:
+			rec.State = ev.Status
+		case events.Refunded:
+			rec.State = stateRefunded
+			if rec.Refunds == nil {
+				rec.Refunds = map[string]refundRec{}
+			}
+			rec.Refunds[ev.RefundID] = refundRec{Event: ev}
+		default:
+			continue // failed, rejected: not the sale's state
+		}
+		if ev.OrderID != "" {
+			rec.OrderID = ev.OrderID
+		}
+		// What the events that follow (and the screens) say about the
+		// sale comes from the request: its amount and mode, nothing else.
+		if c, err := money.Parse(ev.TotalAmount); err == nil && ev.TotalAmount != "" {
+			rec.Request.TotalAmount = c
+		}
+		if ev.Mode != "" {
+			rec.Request.Config.QR.Mode = qrorder.Mode(ev.Mode)
+		}
+		if ev.Status != events.Refunded {
+			rec.LastEvent = ev
+		}
+	}
+	if rec.State == "" || rec.OrderID == "" {
+		return nil
+	}
+	if rec.State == stateRefunded && rec.LastEvent.Status == "" {
+		return nil
+	}
+	return rec
+}
