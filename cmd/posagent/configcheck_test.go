@@ -140,7 +140,7 @@ pos:
 }
 
 func TestConfigCheckPinnedLine(t *testing.T) {
-	// CONTRACT.md section 1 spells this line out.
+	// The README ("Configure") and docs/ spell this line out.
 	cfg := writeTestFile(t, t.TempDir(), "posagent.yaml", "store_id: S1\npos: [{external_pos_id: P1, mode: static}]\n", 0o600)
 	r := runCLI(t, context.Background(), "config", "check", "-config", cfg)
 	if r.code != exitUsage || r.stderr != "pos[0].static_qr_data: required for mode static\n" {

@@ -1,7 +1,7 @@
 // Command posagent is the point-of-sale agent: it takes sale totals from
 // the cash register over NATS, creates Mercado Pago QR orders, shows and
 // prints their QR, and tells the register when they are paid. See
-// README.md and CONTRACT.md for the commands.
+// README.md and docs/ for the commands.
 package main
 
 import (

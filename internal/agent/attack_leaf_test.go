@@ -1,6 +1,6 @@
 package agent
 
-// Attacks across stores (CONTRACT section 7, docs/fleet.md): two stores
+// Attacks across stores (README "Security", docs/fleet.md): two stores
 // linked to one hub, on the default and the hardened configuration. A
 // client of one store tries to list, read and purge the other's streams
 // and sale records through the hub; so do a client with every right on

@@ -1,6 +1,6 @@
 package agent
 
-// Attacks on the NATS roles (CONTRACT section 7, README "Security"): a
+// Attacks on the NATS roles (README "Security"): a
 // register connection — anonymous on the default configuration, the
 // configured user on the hardened one — tries what only the agent may do.
 // Each attack is one message or subscription on loopback; the server's

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// health is what /healthz reports (CONTRACT.md section 6; what each check
+// health is what /healthz reports (README "Operate"; what each check
 // means and how it recovers: docs/degraded.md).
 type health struct {
 	mu       sync.Mutex

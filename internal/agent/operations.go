@@ -14,7 +14,7 @@ import (
 )
 
 // POSStatus is the reply to the per-POS status query: the session's status
-// (CONTRACT.md section 3) and, as an extension, the POS's printer health
+// (docs/protocol.md) and, as an extension, the POS's printer health
 // ("ok", "paper_out", ...; absent without a printer), so head office sees
 // a printer out of paper without opening the store's status page.
 type POSStatus struct {

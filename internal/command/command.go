@@ -1,5 +1,5 @@
 // Package command provides the decoding and validation of the commands a
-// register sends on NATS (CONTRACT.md sections 3 and 4): sale, cancel,
+// register sends on NATS (docs/protocol.md): sale, cancel,
 // refund and display. Decode either returns a typed command or one
 // Rejection carrying the Orders API style error code and the JSON path of
 // the offending field, so the register hears exactly what was wrong.

@@ -1,5 +1,5 @@
 // Package config provides posagent's configuration: the Go form of the YAML
-// file CONTRACT.md section 2 describes, its strict loading (unknown keys,
+// file configs/posagent.yaml documents, its strict loading (unknown keys,
 // wrong types and bad values are all reported at once, each with its key
 // path), the machine checks `posagent config check` prints as warnings, and
 // the lookup of the Mercado Pago access token.
@@ -195,7 +195,7 @@ type Display struct {
 // one Validate.
 type Printer = printer.Config
 
-// Default values of CONTRACT.md section 2.
+// Default values, as configs/posagent.yaml documents them.
 const (
 	DefaultBaseURL       = "https://api.mercadopago.com"
 	DefaultTokenFile     = "/etc/posagent/mp-access-token"

@@ -18,7 +18,7 @@ type Problem struct {
 	Value *string
 }
 
-// String renders the problem as CONTRACT.md section 1 pins it.
+// String renders the problem as `posagent config check` prints it (README, "Configure").
 func (p Problem) String() string {
 	var b strings.Builder
 	if p.Path != "" {

@@ -32,7 +32,8 @@ func oneOf(list, s string) bool { return s != "" && slices.Contains(strings.Fiel
 // choices renders list for a reason: "a, b, c".
 func choices(list string) string { return strings.Join(strings.Fields(list), ", ") }
 
-// Bounds CONTRACT.md and the Orders API set.
+// Bounds the configuration reference (configs/posagent.yaml) and the
+// Orders API set.
 const (
 	minExpiration    = 30 * time.Second
 	maxExpiration    = 3600 * time.Hour
@@ -52,7 +53,7 @@ func (v *checker) add(path, reason string, value *string) {
 	v.errs = append(v.errs, Problem{Path: path, Reason: reason, Value: value})
 }
 
-// Validate checks every rule of CONTRACT.md section 2 and returns every
+// Validate checks every rule configs/posagent.yaml documents and returns every
 // broken one, in the order of Config's fields. It reads no file: secrets and devices are
 // Warnings' business, on the machine that runs the agent.
 func (c *Config) Validate() Errors {

@@ -1,5 +1,5 @@
 // Package events provides the events posagent tells the register
-// (CONTRACT.md section 3): their JSON shape, their subjects, their
+// (docs/protocol.md): their JSON shape, their subjects, their
 // Nats-Msg-Id, and a JetStream publisher that waits for the stream's
 // acknowledgement, so an event the agent has "sent" is stored.
 package events

@@ -1,6 +1,6 @@
 // Package fleet provides head office's view of many posagent agents over
 // NATS. It finds every agent with the micro service discovery of the
-// status service ($SRV.INFO.posagent, CONTRACT.md section 3), then asks
+// status service ($SRV.INFO.posagent, docs/protocol.md), then asks
 // each POS its status on the subject the agent's INFO reply names, and
 // hands each result over as soon as it is known: with thousands of agents
 // behind leaf nodes the first lines come at once, the discovery wait is

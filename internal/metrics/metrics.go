@@ -1,5 +1,5 @@
 // Package metrics provides posagent's Prometheus metrics (prefix
-// posagent_, CONTRACT.md section 6) on a registry of its own, with the
+// posagent_, README "Operate") on a registry of its own, with the
 // small methods the session, the Orders API client, the displays and the
 // printers report through.
 package metrics

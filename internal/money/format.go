@@ -13,7 +13,7 @@ type Style struct {
 	Decimals int    // 2, or 0 for currencies without cents (CLP, COP)
 }
 
-// styles are the locales CONTRACT.md section 2 names, each with its
+// styles are the locales configs/posagent.yaml names, each with its
 // currency's usual display form.
 var styles = map[string]Style{
 	"es-AR": {Symbol: "$", Thousand: ".", Decimal: ",", Decimals: 2},

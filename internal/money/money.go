@@ -3,7 +3,7 @@
 //
 // Money never passes through a float: a float64 cannot hold 0.10 exactly,
 // and a rounding error on a receipt is a lost sale. The wire format is the
-// one CONTRACT.md section 4 pins: `^(0|[1-9][0-9]{0,9})(\.[0-9]{1,2})?$`.
+// one docs/protocol.md pins for total_amount: `^(0|[1-9][0-9]{0,9})(\.[0-9]{1,2})?$`.
 package money
 
 import (

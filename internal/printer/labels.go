@@ -8,7 +8,7 @@ type labels struct {
 	timeLayout                                        string
 }
 
-// labelsFor picks by the language part of locale (CONTRACT.md section 2
+// labelsFor picks by the language part of locale (configs/posagent.yaml
 // locales); anything but Spanish or Portuguese gets English.
 func labelsFor(locale string) labels {
 	lang, _, _ := strings.Cut(locale, "-")

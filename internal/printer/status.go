@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// Status is a printer state as sent in the `printer` event (CONTRACT.md
-// section 3).
+// Status is a printer state as sent in the `printer` event
+// (docs/protocol.md).
 type Status string
 
 // The states a printer event carries, plus StatusUnknown, which is never

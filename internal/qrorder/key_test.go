@@ -2,7 +2,7 @@ package qrorder
 
 import "testing"
 
-// TestKeysGolden pins the idempotency key format of CONTRACT.md section 5.
+// TestKeysGolden pins the idempotency key format of docs/protocol.md ("How the agent talks to Mercado Pago").
 // The expected values were computed independently (SHA-1 over namespace
 // bytes + name, RFC 4122 version 5). If this test fails, do not update it:
 // an upgrade mid-sale would create a second order.

@@ -1,5 +1,5 @@
 // Package register provides the register's side of posagent's NATS
-// interface (CONTRACT.md section 3): send a command and follow the events
+// interface (docs/protocol.md): send a command and follow the events
 // it causes. `posagent sale|cancel|refund`, the demo and the tests use it,
 // and a Go register can too.
 package register

@@ -2,7 +2,7 @@
 // the register's commands into Orders API calls, keeps each sale's state
 // durably, follows open orders until the API says they are final, resolves
 // creates whose answer was lost, and tells the register and the customer
-// display what happened (CONTRACT.md sections 3-5).
+// display what happened (docs/protocol.md).
 //
 // A Session handles one command at a time (the consumer delivers them one by
 // one) and holds its lock for the whole command, API calls included, so a
@@ -103,7 +103,7 @@ type Delivery struct {
 	NumDelivered uint64
 }
 
-// StatusReply answers the status query (CONTRACT.md section 3).
+// StatusReply answers the status query (docs/protocol.md).
 type StatusReply struct {
 	State     string        `json:"state"`
 	SaleID    string        `json:"sale_id,omitempty"`

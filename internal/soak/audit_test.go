@@ -224,7 +224,7 @@ func (a *audit) checkSale(p *salePlan, evs []received, orders []qrordertest.Orde
 	}
 	o := orders[0]
 	if key := qrorder.SaleKey(p.POS.ID, p.ID, qrorder.OpCreate); o.IdempotencyKey != key || o.POS != p.POS.ID || o.Mode != p.POS.Mode {
-		a.wrong(p.ID, "order %s made with key %s for POS %s mode %s; want key %s (CONTRACT.md section 5), POS %s, mode %s",
+		a.wrong(p.ID, "order %s made with key %s for POS %s mode %s; want key %s (docs/protocol.md), POS %s, mode %s",
 			o.ID, o.IdempotencyKey, o.POS, o.Mode, key, p.POS.ID, p.POS.Mode)
 	}
 	if final.OrderID != o.ID {

@@ -272,7 +272,7 @@ func (r *register) sale(parent context.Context, p *salePlan) *saleResult {
 		case e.Status == events.Created:
 			res.Created, res.CreatedAfter = &ev, time.Since(res.Sent)
 		case e.Status == events.Failed && e.Error != nil && e.Error.Code == command.CodeAPIUnavailable:
-			// CONTRACT.md: a sale that failed for API unavailability is
+			// docs/protocol.md: a sale that failed for API unavailability is
 			// retried, with the same key, when sent again.
 			if !p.ResendOnFail {
 				res.note("failed/api_unavailable: waiting for the agent to resolve the create")

@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Subjects as CONTRACT.md section 3 names them, for the driver's config.
+// Subjects as docs/protocol.md names them, for the driver's config.
 const (
 	subjectPrefix = "pos"
 	storeID       = "BENCH"
