@@ -157,141 +157,216 @@ func (a *Agent) Session(pos string) *session.Session {
 
 // Run serves until ctx ends, then drains: consumers stop taking commands,
 // in-flight commands get ShutdownGrace to finish (what does not finish is
-// left unacknowledged for redelivery), and NATS is closed.
+// left unacknowledged for redelivery), and NATS is closed. A start-up that
+// fails tears down everything it started, waits for it, and returns one
+// error naming the part.
 func (a *Agent) Run(ctx context.Context) error {
-	cfg := a.cfg
-	nc, err := a.connect(ctx)
+	w, err := a.setUp(ctx)
 	if err != nil {
 		return err
 	}
-	defer a.closeNATS()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("agent: jetstream: %w", err)
+	defer w.tearDown()
+	return a.serve(ctx, w)
+}
+
+// wiring is what set-up opened and serve runs on: the bus, the stores, the
+// API client and the HTTP listener. tearDown closes what serve did not.
+type wiring struct {
+	a       *Agent
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	streams intake.Streams
+	store   *salestore.Store
+	api     *qrorder.Client
+	pub     *events.Publisher
+	posIDs  []string
+	srv     *http.Server
+	ln      net.Listener
+}
+
+func (w *wiring) tearDown() {
+	if w.ln != nil {
+		_ = w.ln.Close() // a server that never served does not own it yet
 	}
-	posIDs := make([]string, len(cfg.POS))
-	for i, p := range cfg.POS {
-		posIDs[i] = p.ExternalPOSID
+	w.a.closeNATS()
+}
+
+// setUp connects and opens everything the agent needs before anything
+// runs, the HTTP listener included (its port being taken is the likeliest
+// start-up failure, and it must stop the agent before any goroutine
+// starts). On an error it closes what it opened.
+func (a *Agent) setUp(ctx context.Context) (w *wiring, err error) {
+	cfg := a.cfg
+	w = &wiring{a: a}
+	defer func() {
+		if err != nil {
+			w.tearDown()
+			w = nil
+		}
+	}()
+	if w.nc, err = a.connect(ctx); err != nil {
+		return w, err
 	}
-	streams := intake.Streams{Prefix: cfg.NATS.SubjectPrefix, Commands: cfg.NATS.Streams.Commands, Events: cfg.NATS.Streams.Events,
+	if w.js, err = jetstream.New(w.nc); err != nil {
+		return w, fmt.Errorf("agent: jetstream: %w", err)
+	}
+	for _, p := range cfg.POS {
+		w.posIDs = append(w.posIDs, p.ExternalPOSID)
+	}
+	w.streams = intake.Streams{Prefix: cfg.NATS.SubjectPrefix, Commands: cfg.NATS.Streams.Commands, Events: cfg.NATS.Streams.Events,
 		EventsMaxBytes: cfg.NATS.EventsMaxBytes, CommandsMaxBytes: cfg.NATS.CommandsMaxBytes}
 	setupCtx, cancelSetup := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelSetup()
-	if err := streams.Ensure(setupCtx, js, cfg.StoreID, posIDs); err != nil {
-		return err
+	if err := w.streams.Ensure(setupCtx, w.js, cfg.StoreID, w.posIDs); err != nil {
+		return w, err
 	}
-	store, err := salestore.Open(setupCtx, js, salestore.Options{Bucket: saleBucket(cfg.StoreID), TTL: cfg.SaleRetention, MaxBytes: cfg.NATS.RecordsMaxBytes})
+	store, err := salestore.Open(setupCtx, w.js, salestore.Options{Bucket: saleBucket(cfg.StoreID), TTL: cfg.SaleRetention, MaxBytes: cfg.NATS.RecordsMaxBytes})
 	if err != nil {
-		return err
+		return w, err
 	}
 	checkCtx, cancelCheck := context.WithTimeout(ctx, time.Minute)
-	store, err = a.checkStore(checkCtx, js, streams, store, posIDs)
+	w.store, err = a.checkStore(checkCtx, w.js, w.streams, store, w.posIDs)
 	cancelCheck()
 	if err != nil {
-		return err
+		return w, err
 	}
-	api, err := qrorder.New(qrorder.Options{
+	w.api, err = qrorder.New(qrorder.Options{
 		BaseURL: cfg.MercadoPago.BaseURL, Token: a.o.Token, HTTPClient: a.o.HTTPClient,
 		RequestTimeout: cfg.MercadoPago.RequestTimeout, RetryBudget: cfg.MercadoPago.RetryBudget,
 		BackoffBase: a.o.Backoff, Logger: a.log, Observer: observers{a.metrics, a.health},
 		UserAgent: "posagent/" + version.Version(),
 	})
 	if err != nil {
-		return err
+		return w, err
 	}
-	pub := events.NewPublisher(js, cfg.NATS.SubjectPrefix, cfg.StoreID)
+	w.pub = events.NewPublisher(w.js, cfg.NATS.SubjectPrefix, cfg.StoreID)
+	w.srv, w.ln, err = a.listenHTTP()
+	return w, err
+}
 
+// serve runs every part of the daemon in one errgroup that is always
+// waited for, and drains it when ctx ends or a part fails.
+func (a *Agent) serve(ctx context.Context, w *wiring) error {
 	// Background work (pollers, displays, printers) stops with runCtx;
 	// command handling gets a grace period after ctx ends.
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()
 	g, gctx := errgroup.WithContext(runCtx)
+	consCtx, stopConsumers := context.WithCancel(gctx)
+	defer stopConsumers()
+	var consWG sync.WaitGroup
+	// stop ends everything serve started, in order, and waits for it.
+	stop := func(err error) error {
+		stopConsumers()
+		consWG.Wait()
+		shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = w.srv.Shutdown(shutCtx)
+		cancel()
+		stopRun()
+		for _, s := range a.allSessions() {
+			s.Wait()
+		}
+		if gerr := g.Wait(); err == nil && !errors.Is(gerr, context.Canceled) {
+			err = gerr
+		}
+		return err
+	}
 	g.Go(func() error {
-		a.probeAPI(gctx, func(ctx context.Context, id string) error { _, err := api.Get(ctx, id); return err }, a.o.ProbeEvery)
+		a.probeAPI(gctx, func(ctx context.Context, id string) error { _, err := w.api.Get(ctx, id); return err }, a.o.ProbeEvery)
 		return nil
 	})
+	consumers, err := a.startPOS(g, gctx, w)
+	if err != nil {
+		return stop(err)
+	}
+	g.Go(func() error { a.sampleConsumers(gctx, w.js, w.streams.Commands, consumers); return nil })
+	a.startStrays(g, gctx, w.nc, w.js, w.streams, watchedEvents{a.feed.tap(w.pub), a.health})
+	g.Go(func() error { a.reviveJetStream(gctx); return nil })
+	svc, err := a.startStatusService(w.nc)
+	if err != nil {
+		return stop(err)
+	}
+	defer func() { _ = svc.Stop() }()
+	ln := w.ln
+	w.ln = nil // the server owns it from here
+	g.Go(func() error {
+		if err := w.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("agent: http: %w", err)
+		}
+		return nil
+	})
+	for _, c := range consumers {
+		consWG.Add(1)
+		go func() { defer consWG.Done(); _ = c.Run(consCtx) }()
+	}
+	if a.waitConsumers(ctx, gctx, consumers) {
+		a.becomeReady(w.posIDs)
+		g.Go(func() error { a.watchdog(gctx); return nil })
+		select {
+		case <-ctx.Done():
+		case <-gctx.Done():
+		}
+	}
+	a.log.Info("shutting down: no new commands; in-flight ones get a grace period", "grace", a.o.ShutdownGrace)
+	return stop(nil)
+}
+
+// startPOS starts each POS's displays, printer and session, and sets up
+// (but does not start) its consumer.
+func (a *Agent) startPOS(g *errgroup.Group, gctx context.Context, w *wiring) ([]*intake.Consumer, error) {
+	cfg := a.cfg
+	setupCtx, cancel := context.WithTimeout(gctx, 30*time.Second)
+	defer cancel()
 	var consumers []*intake.Consumer
 	for i := range cfg.POS {
 		p := &cfg.POS[i]
-		parts, err := a.buildPOS(p, api, store, pub)
+		parts, err := a.buildPOS(p, w.api, w.store, w.pub)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		g.Go(func() error { return parts.screens.Run(gctx) })
 		if parts.printer != nil {
 			g.Go(func() error { return parts.printer.Run(gctx) })
 		}
 		if err := parts.session.Start(gctx); err != nil {
-			return fmt.Errorf("agent: POS %s: %w", p.ExternalPOSID, err)
+			return nil, fmt.Errorf("agent: POS %s: %w", p.ExternalPOSID, err)
 		}
-		cons := intake.NewConsumer(js, streams, cfg.StoreID, p.ExternalPOSID, parts.session, a.log)
+		cons := intake.NewConsumer(w.js, w.streams, cfg.StoreID, p.ExternalPOSID, parts.session, a.log)
 		cons.Grace = a.o.ShutdownGrace
 		cons.StallAfter = 2*cfg.MercadoPago.RetryBudget + time.Minute
 		if _, err := cons.Setup(setupCtx); err != nil {
-			return err
+			return nil, err
 		}
 		consumers = append(consumers, cons)
 		a.health.addConsumer(p.ExternalPOSID, cons)
 	}
-	g.Go(func() error { a.sampleConsumers(gctx, js, streams.Commands, consumers); return nil })
-	a.startStrays(g, gctx, nc, js, streams, watchedEvents{a.feed.tap(pub), a.health})
-	g.Go(func() error { a.reviveJetStream(gctx); return nil })
-	svc, err := a.startStatusService(nc)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = svc.Stop() }()
-	srv, ln, err := a.listenHTTP()
-	if err != nil {
-		return err
-	}
-	g.Go(func() error {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("agent: http: %w", err)
-		}
-		return nil
-	})
-	consCtx, stopConsumers := context.WithCancel(gctx)
-	defer stopConsumers()
-	var consWG sync.WaitGroup
-	for _, c := range consumers {
-		consWG.Add(1)
-		go func() { defer consWG.Done(); _ = c.Run(consCtx) }()
-	}
+	return consumers, nil
+}
+
+// waitConsumers waits until every consumer runs; false when the agent was
+// stopped (or a part failed) first, so it never reports ready then.
+func (a *Agent) waitConsumers(ctx, gctx context.Context, consumers []*intake.Consumer) bool {
 	for _, c := range consumers {
 		select {
 		case <-c.Started():
 		case <-ctx.Done():
+			return false
+		case <-gctx.Done():
+			return false
 		}
 	}
+	return ctx.Err() == nil && gctx.Err() == nil
+}
+
+// becomeReady tells the log, Ready's waiters and systemd.
+func (a *Agent) becomeReady(posIDs []string) {
 	a.syncStoreDirs()
-	a.log.Info("posagent ready", "version", version.Version(), "store_id", cfg.StoreID, "pos", posIDs,
+	a.log.Info("posagent ready", "version", version.Version(), "store_id", a.cfg.StoreID, "pos", posIDs,
 		"nats", a.NATSURL(), "http", a.HTTPAddr())
 	close(a.ready)
 	if a.o.Ready != nil {
 		a.o.Ready()
 	}
-	g.Go(func() error { a.watchdog(gctx); return nil })
-
-	select {
-	case <-ctx.Done():
-	case <-gctx.Done():
-	}
-	a.log.Info("shutting down: no new commands; in-flight ones get a grace period", "grace", a.o.ShutdownGrace)
-	stopConsumers()
-	consWG.Wait()
-	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	_ = srv.Shutdown(shutCtx)
-	cancel()
-	stopRun()
-	for _, s := range a.allSessions() {
-		s.Wait()
-	}
-	err = g.Wait()
-	if errors.Is(err, context.Canceled) {
-		err = nil
-	}
-	return err
 }
 
 func (a *Agent) allSessions() []*session.Session {
