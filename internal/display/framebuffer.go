@@ -278,13 +278,13 @@ func appendCountdown(b []byte, left time.Duration) []byte {
 	if left < 0 {
 		left = 0
 	}
-	secs := int64((left + time.Second - 1) / time.Second) // round up, as countdown does
-	h, m, s := secs/3600, secs/60%60, secs%60
-	two := func(b []byte, v int64) []byte { return append(b, byte('0'+v/10), byte('0'+v%10)) }
-	if h > 0 {
-		b = two(append(strconv.AppendInt(b, h, 10), ':'), m)
-	} else {
-		b = strconv.AppendInt(b, m, 10)
+	if secs := int64((left + time.Second - 1) / time.Second); secs < 60 {
+		return append(strconv.AppendInt(b, secs, 10), " s"...)
 	}
-	return two(append(b, ':'), s)
+	mins := max(int64(left/time.Minute), 1)
+	if mins < 60 {
+		return append(strconv.AppendInt(b, mins, 10), " min"...)
+	}
+	b = append(strconv.AppendInt(b, mins/60, 10), " h "...)
+	return append(b, byte('0'+mins%60/10), byte('0'+mins%10), ' ', 'm', 'i', 'n')
 }
