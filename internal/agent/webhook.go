@@ -1,20 +1,17 @@
 package agent
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/posagent/posagent/internal/metrics"
+	"github.com/posagent/posagent/internal/qrorder"
 )
 
 // Webhook limits (README "Security"): a signature older or newer than
@@ -87,16 +84,15 @@ func (h *webhooks) check(r *http.Request, id string) string {
 	if header == "" {
 		return "unsigned"
 	}
-	ts, v1, ok := validSignature(h.secret, header, r.Header.Get("x-request-id"), id)
+	sig, ok := qrorder.VerifyWebhook(h.secret, header, r.Header.Get("x-request-id"), id)
 	if !ok {
 		return "bad_signature"
 	}
-	at, ok := signatureTime(ts)
 	now := h.now()
-	if !ok || at.Before(now.Add(-webhookWindow)) || at.After(now.Add(webhookWindow)) {
+	if sig.At.IsZero() || sig.At.Before(now.Add(-webhookWindow)) || sig.At.After(now.Add(webhookWindow)) {
 		return "stale"
 	}
-	if !h.remember(v1, at, now) {
+	if !h.remember(sig.V1, sig.At, now) {
 		return "replayed"
 	}
 	return ""
@@ -164,48 +160,4 @@ func clipString(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + "…"
-}
-
-// validSignature checks x-signature "ts=...,v1=..." = HMAC-SHA256 over
-// "id:<data.id>;request-id:<x-request-id>;ts:<ts>;", and returns ts and
-// v1. The id's casing changed over time, so both the id as sent and
-// lowercased are tried.
-func validSignature(secret, header, requestID, id string) (ts, v1 string, ok bool) {
-	for _, part := range strings.Split(header, ",") {
-		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
-		switch k {
-		case "ts":
-			ts = v
-		case "v1":
-			v1 = v
-		}
-	}
-	if ts == "" || v1 == "" {
-		return "", "", false
-	}
-	want, err := hex.DecodeString(v1)
-	if err != nil {
-		return "", "", false
-	}
-	for _, cand := range []string{id, strings.ToLower(id)} {
-		m := hmac.New(sha256.New, []byte(secret))
-		m.Write([]byte("id:" + cand + ";request-id:" + requestID + ";ts:" + ts + ";"))
-		if hmac.Equal(m.Sum(nil), want) {
-			return ts, strings.ToLower(v1), true
-		}
-	}
-	return "", "", false
-}
-
-// signatureTime reads the signature's ts: Unix seconds, or milliseconds
-// (Mercado Pago has sent both).
-func signatureTime(ts string) (time.Time, bool) {
-	n, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil || n <= 0 {
-		return time.Time{}, false
-	}
-	if n >= 1e12 {
-		return time.UnixMilli(n), true
-	}
-	return time.Unix(n, 0), true
 }
