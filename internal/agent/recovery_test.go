@@ -175,7 +175,6 @@ func TestWebhookHintPollsNow(t *testing.T) {
 	h.waitSale("w1", "processed")
 }
 
-
 // TestEventsReachLateReaders reads a sale's events from the stream after
 // the fact, as a register that was offline would.
 func TestEventsReachLateReaders(t *testing.T) {
