@@ -186,7 +186,13 @@ func (c *Config) validateNATS(v *checker) {
 				quote(formatSize(n.Embedded.MaxStore)))
 		}
 	}
+	validateNATSClient(v, n)
+	c.validateEmbedded(v, n.Embedded)
+}
 
+// validateNATSClient checks how the agent authenticates to an external
+// server.
+func validateNATSClient(v *checker, n NATS) {
 	a := n.Auth
 	v.absPath("nats.auth.password_file", a.PasswordFile, false)
 	v.absPath("nats.auth.token_file", a.TokenFile, false)
@@ -207,8 +213,10 @@ func (c *Config) validateNATS(v *checker) {
 	v.absPath("nats.tls.cert_file", n.TLS.CertFile, false)
 	v.absPath("nats.tls.key_file", n.TLS.KeyFile, false)
 	v.pair("nats.tls.cert_file", n.TLS.CertFile, "nats.tls.key_file", n.TLS.KeyFile)
+}
 
-	e := n.Embedded
+// validateEmbedded checks the embedded server's section.
+func (c *Config) validateEmbedded(v *checker, e Embedded) {
 	v.hostPort("nats.embedded.listen", e.Listen, true)
 	v.absPath("nats.embedded.auth.password_file", e.Auth.PasswordFile, false)
 	v.pair("nats.embedded.auth.user", e.Auth.User, "nats.embedded.auth.password_file", e.Auth.PasswordFile)
