@@ -263,12 +263,19 @@ func checkDebFiles(t *testing.T, deb string) {
 		"/usr/lib/modules-load.d/posagent.conf":                  {"-rw-r--r--", "root/root"},
 		"/usr/share/doc/posagent/README.systemd.md":              {"-rw-r--r--", "root/root"},
 		"/usr/share/doc/posagent/README.md":                      {"-rw-r--r--", "root/root"},
-		"/usr/share/doc/posagent/docs/fleet.md":                  {"-rw-r--r--", "root/root"},
 		"/usr/share/doc/posagent/copyright":                      {"-rw-r--r--", "root/root"},
 		"/usr/share/doc/posagent/changelog.gz":                   {"-rw-r--r--", "root/root"},
 		"/usr/share/lintian/overrides/posagent":                  {"-rw-r--r--", "root/root"},
 		"/usr/share/man/man1/posagent.1.gz":                      {"-rw-r--r--", "root/root"},
 		"/usr/share/doc/posagent/prometheus/posagent-alerts.yml": {"-rw-r--r--", "root/root"},
+	}
+	// Every document of docs/ ships, whatever their number.
+	docs, err := filepath.Glob(filepath.Join(repoRoot(t), "docs", "*.md"))
+	if err != nil || len(docs) == 0 {
+		t.Fatalf("docs/*.md: %v (%d files)", err, len(docs))
+	}
+	for _, d := range docs {
+		want["/usr/share/doc/posagent/docs/"+filepath.Base(d)] = debEntry{"-rw-r--r--", "root/root"}
 	}
 	for path, w := range want {
 		if g, ok := got[path]; !ok {
