@@ -1,0 +1,626 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/posagent/posagent/internal/display"
+	"github.com/posagent/posagent/internal/events"
+	"github.com/posagent/posagent/internal/printer"
+	"github.com/posagent/posagent/internal/qrorder"
+	"github.com/posagent/posagent/internal/qrorder/qrordertest"
+	"github.com/posagent/posagent/internal/secret"
+)
+
+// The session's own tests drive command sequences through a Session
+// without NATS: the Orders API simulator behind a real qrorder.Client, an
+// in-memory record store, a recording publisher, recording screens,
+// printer and metrics, and a clock the test moves. Every wait is on an
+// event with a deadline; the deadline only bounds a failing test.
+
+const waitLimit = 15 * time.Second
+
+// notifier wakes waiters whenever a part of the harness changes.
+type notifier struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func newNotifier() *notifier { return &notifier{ch: make(chan struct{})} }
+
+func (n *notifier) changed() {
+	n.mu.Lock()
+	close(n.ch)
+	n.ch = make(chan struct{})
+	n.mu.Unlock()
+}
+
+func (n *notifier) current() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ch
+}
+
+// fakeClock is the session's and the simulator's clock.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// memStore keeps records as JSON, as the real store does, so a record
+// read back is a copy. refuse, when set, may refuse any operation.
+type memStore struct {
+	n      *notifier
+	mu     sync.Mutex
+	data   map[string][]byte
+	puts   int
+	refuse func(op, key string, put int) error
+}
+
+var errRefused = errors.New("memstore: write refused (test)")
+
+func (m *memStore) check(op, key string) error {
+	if op == "put" {
+		m.puts++
+	}
+	if m.refuse != nil {
+		return m.refuse(op, key, m.puts)
+	}
+	return nil
+}
+
+func (m *memStore) Get(_ context.Context, key string, v any) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.check("get", key); err != nil {
+		return false, err
+	}
+	b, ok := m.data[key]
+	if !ok {
+		return false, nil
+	}
+	return true, json.Unmarshal(b, v)
+}
+
+func (m *memStore) Put(_ context.Context, key string, v any) error {
+	m.mu.Lock()
+	defer m.n.changed()
+	defer m.mu.Unlock()
+	if err := m.check("put", key); err != nil {
+		return err
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	m.data[key] = b
+	return nil
+}
+
+func (m *memStore) Delete(_ context.Context, key string) error {
+	m.mu.Lock()
+	defer m.n.changed()
+	defer m.mu.Unlock()
+	if err := m.check("delete", key); err != nil {
+		return err
+	}
+	delete(m.data, key)
+	return nil
+}
+
+func (m *memStore) setRefuse(f func(op, key string, put int) error) {
+	m.mu.Lock()
+	m.refuse, m.puts = f, 0
+	m.mu.Unlock()
+}
+
+func (m *memStore) putCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.puts
+}
+
+// recorder is a list of what a fake received, in order.
+type recorder[T any] struct {
+	n     *notifier
+	mu    sync.Mutex
+	items []T
+}
+
+func (r *recorder[T]) add(v T) {
+	r.mu.Lock()
+	r.items = append(r.items, v)
+	r.mu.Unlock()
+	r.n.changed()
+}
+
+func (r *recorder[T]) all() []T {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.items)
+}
+
+// recPublisher records every event it is asked to publish; fail, when
+// set, decides whether the publish fails (the event is recorded either
+// way, as a live subscriber would have seen it).
+type recPublisher struct {
+	recorder[events.Event]
+	fmu  sync.Mutex
+	fail func(events.Event) error
+}
+
+func (p *recPublisher) Publish(_ context.Context, ev events.Event) error {
+	p.fmu.Lock()
+	f := p.fail
+	p.fmu.Unlock()
+	if f != nil {
+		if err := f(ev); err != nil {
+			if errors.Is(err, events.ErrNotStored) {
+				p.add(ev)
+			}
+			return err
+		}
+	}
+	p.add(ev)
+	return nil
+}
+
+func (p *recPublisher) setFail(f func(events.Event) error) {
+	p.fmu.Lock()
+	p.fail = f
+	p.fmu.Unlock()
+}
+
+type recScreens struct{ recorder[display.Screen] }
+
+func (r *recScreens) Show(sc display.Screen) { r.add(sc) }
+
+type recPrinter struct{ recorder[printer.Job] }
+
+func (r *recPrinter) Print(j printer.Job) { r.add(j) }
+
+// recMetrics records commands as "verb/outcome".
+type recMetrics struct {
+	recorder[string]
+	mu         sync.Mutex
+	open       int
+	pubFailed  int
+	openCalled bool
+}
+
+func (m *recMetrics) Command(pos, verb, outcome string) { m.add(verb + "/" + outcome) }
+
+func (m *recMetrics) OrdersOpen(pos string, n int) {
+	m.mu.Lock()
+	m.open, m.openCalled = n, true
+	m.mu.Unlock()
+}
+
+func (m *recMetrics) EventPublishFailed() {
+	m.mu.Lock()
+	m.pubFailed++
+	m.mu.Unlock()
+}
+
+// ctxKey marks the context of a command, so background calls (pollers
+// and resolvers) can be told apart.
+type ctxKey struct{}
+
+// switchAPI is the session's OrdersAPI: a real client with a long retry
+// budget, or one with a short budget while the test plays an outage, and
+// a gate that holds every background call until the test opens it.
+type switchAPI struct {
+	n            *notifier
+	normal, fast *qrorder.Client
+	mu           sync.Mutex
+	short        bool
+	gate         chan struct{} // nil: open
+	held         int           // background calls waiting at the gate
+}
+
+func (a *switchAPI) client(ctx context.Context) (*qrorder.Client, error) {
+	a.mu.Lock()
+	gate := a.gate
+	if gate != nil && ctx.Value(ctxKey{}) == nil {
+		a.held++
+		a.mu.Unlock()
+		a.n.changed()
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+		a.mu.Lock()
+		a.held--
+		if ctx.Err() != nil {
+			a.mu.Unlock()
+			return nil, ctx.Err()
+		}
+	}
+	defer a.mu.Unlock()
+	if a.short {
+		return a.fast, nil
+	}
+	return a.normal, nil
+}
+
+func (a *switchAPI) Create(ctx context.Context, key string, req qrorder.CreateRequest) (*qrorder.Order, error) {
+	c, err := a.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.Create(ctx, key, req)
+}
+
+func (a *switchAPI) Get(ctx context.Context, id string) (*qrorder.Order, error) {
+	c, err := a.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.Get(ctx, id)
+}
+
+func (a *switchAPI) Cancel(ctx context.Context, key, id string) (*qrorder.Order, error) {
+	c, err := a.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.Cancel(ctx, key, id)
+}
+
+func (a *switchAPI) Refund(ctx context.Context, key, id string, r *qrorder.RefundRequest) (*qrorder.Order, error) {
+	c, err := a.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.Refund(ctx, key, id, r)
+}
+
+// harness is one POS session and everything around it.
+type harness struct {
+	t       *testing.T
+	n       *notifier
+	clock   *fakeClock
+	sim     *qrordertest.Simulator
+	api     *switchAPI
+	store   *memStore
+	pub     *recPublisher
+	screens *recScreens
+	printer *recPrinter
+	metrics *recMetrics
+	cfg     Config
+	s       *Session
+	stop    context.CancelFunc
+	seq     uint64
+}
+
+const (
+	testStore = "STORE1"
+	testPOS   = "POS1"
+)
+
+// newHarness starts a session for one POS in dynamic mode; edit changes
+// its configuration first.
+func newHarness(t *testing.T, edit ...func(*Config)) *harness {
+	t.Helper()
+	n := newNotifier()
+	clock := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	sim := qrordertest.NewServer(t, qrordertest.Options{Now: clock.Now})
+	mk := func(budget time.Duration) *qrorder.Client {
+		c, err := qrorder.New(qrorder.Options{BaseURL: sim.URL(), Token: secret.New(qrordertest.DefaultToken),
+			RequestTimeout: 5 * time.Second, RetryBudget: budget, BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	h := &harness{
+		t: t, n: n, clock: clock, sim: sim,
+		api:     &switchAPI{n: n, normal: mk(time.Minute), fast: mk(100 * time.Millisecond)},
+		store:   &memStore{n: n, data: map[string][]byte{}},
+		pub:     &recPublisher{recorder: recorder[events.Event]{n: n}},
+		screens: &recScreens{recorder[display.Screen]{n: n}},
+		printer: &recPrinter{recorder[printer.Job]{n: n}},
+		metrics: &recMetrics{recorder: recorder[string]{n: n}},
+		cfg: Config{StoreID: testStore, StoreName: "Kiosco", Locale: "es-AR", POS: testPOS, Mode: qrorder.ModeDynamic,
+			StaticQRData: display.SampleDynamicQR, PollInterval: time.Hour, ResolveMaxInterval: time.Second},
+	}
+	for _, e := range edit {
+		e(&h.cfg)
+	}
+	h.start()
+	t.Cleanup(h.shutdown)
+	return h
+}
+
+// start runs a new Session over the harness's store and API, as a
+// restarted agent would.
+func (h *harness) start() {
+	h.t.Helper()
+	h.s = New(h.cfg, Deps{API: h.api, Store: h.store, Events: h.pub, Screens: h.screens, Printer: h.printer,
+		Metrics: h.metrics, Now: h.clock.Now})
+	ctx, cancel := context.WithCancel(context.Background())
+	h.stop = cancel
+	if err := h.s.Start(ctx); err != nil {
+		h.t.Fatalf("Start: %v", err)
+	}
+}
+
+func (h *harness) shutdown() {
+	h.openGate()
+	h.stop()
+	h.s.Wait()
+}
+
+// restart stops the session (its background work included) and starts a
+// new one: what a crash and a restart look like to the records.
+func (h *harness) restart() {
+	h.t.Helper()
+	h.stop()
+	h.s.Wait()
+	h.start()
+}
+
+// delivery is a first delivery of a new command, stored now.
+func (h *harness) delivery(verb, payload string) Delivery {
+	h.seq++
+	return Delivery{Verb: verb, Payload: []byte(payload), Seq: h.seq, Timestamp: h.clock.Now(), NumDelivered: 1}
+}
+
+func (h *harness) handle(d Delivery) error {
+	ctx := context.WithValue(context.Background(), ctxKey{}, true)
+	return h.s.Handle(ctx, d)
+}
+
+// send delivers a new command and fails the test if it must be
+// redelivered.
+func (h *harness) send(verb, payload string) Delivery {
+	h.t.Helper()
+	d := h.delivery(verb, payload)
+	if err := h.handle(d); err != nil {
+		h.t.Fatalf("%s %s: %v", verb, payload, err)
+	}
+	return d
+}
+
+// again is d delivered once more.
+func again(d Delivery) Delivery {
+	d.NumDelivered++
+	return d
+}
+
+// waitFor waits until cond holds.
+func (h *harness) waitFor(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.NewTimer(waitLimit)
+	defer deadline.Stop()
+	for {
+		ch := h.n.current()
+		if cond() {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			h.t.Fatalf("timed out waiting for %s; events: %s", what, h.eventList())
+		}
+	}
+}
+
+// waitEvent waits for the event with status about saleID and returns it.
+func (h *harness) waitEvent(status, saleID string) events.Event {
+	h.t.Helper()
+	var got events.Event
+	h.waitFor(status+" event of sale "+saleID, func() bool {
+		for _, ev := range h.pub.all() {
+			if ev.Status == status && ev.SaleID == saleID {
+				got = ev
+				return true
+			}
+		}
+		return false
+	})
+	return got
+}
+
+// eventsOf returns the events about saleID, in order.
+func (h *harness) eventsOf(saleID string) []events.Event {
+	var out []events.Event
+	for _, ev := range h.pub.all() {
+		if ev.SaleID == saleID {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+func (h *harness) eventList() string {
+	var out []string
+	for _, ev := range h.pub.all() {
+		s := ev.SaleID + ":" + ev.Status
+		if ev.StatusDetail != "" {
+			s += "/" + ev.StatusDetail
+		}
+		if ev.Error != nil {
+			s += "/" + ev.Error.Code
+		}
+		out = append(out, s)
+	}
+	return fmt.Sprint(out)
+}
+
+// statuses is "status" (or "status/detail" or "status/code") of each
+// event about saleID.
+func (h *harness) statuses(saleID string) []string {
+	var out []string
+	for _, ev := range h.eventsOf(saleID) {
+		s := ev.Status
+		switch {
+		case ev.Error != nil:
+			s += "/" + ev.Error.Code
+		case ev.StatusDetail != "" && ev.Status != events.Created:
+			s += "/" + ev.StatusDetail
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (h *harness) wantStatuses(saleID string, want ...string) {
+	h.t.Helper()
+	if got := h.statuses(saleID); !slices.Equal(got, want) {
+		h.t.Fatalf("events of sale %s = %v, want %v", saleID, got, want)
+	}
+}
+
+// record reads a sale's record from the store.
+func (h *harness) record(saleID string) *saleRecord {
+	h.t.Helper()
+	var r saleRecord
+	h.store.mu.Lock()
+	b, ok := h.store.data[h.s.saleKey(saleID)]
+	h.store.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		h.t.Fatal(err)
+	}
+	return &r
+}
+
+// posRecord reads the POS record from the store.
+func (h *harness) posRecord() posRecord {
+	h.t.Helper()
+	var p posRecord
+	h.store.mu.Lock()
+	b, ok := h.store.data[h.s.posKey()]
+	h.store.mu.Unlock()
+	if ok {
+		if err := json.Unmarshal(b, &p); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	return p
+}
+
+// order returns the simulator's order for a sale (by external reference).
+func (h *harness) order(saleID string) qrordertest.Order {
+	h.t.Helper()
+	os := h.sim.OrdersByExternalReference(h.cfg.ExternalReferencePrefix + saleID)
+	if len(os) != 1 {
+		h.t.Fatalf("sale %s has %d orders at the API, want 1", saleID, len(os))
+	}
+	return os[0]
+}
+
+// outage makes every request to endpoint fail (lost: carried out first,
+// when committed) until recover, with a short retry budget.
+func (h *harness) outage(endpoint string, committed bool) {
+	h.sim.Inject(endpoint, qrordertest.Fault{Count: 1 << 30, Status: 503, AfterCommit: committed})
+	h.api.mu.Lock()
+	h.api.short = true
+	h.api.mu.Unlock()
+}
+
+// recover ends the outage: the API answers again.
+func (h *harness) recover() {
+	h.sim.ClearFaults()
+	h.api.mu.Lock()
+	h.api.short = false
+	h.api.mu.Unlock()
+}
+
+// closeGate holds background API calls (pollers, resolvers) until
+// openGate.
+func (h *harness) closeGate() {
+	h.api.mu.Lock()
+	if h.api.gate == nil {
+		h.api.gate = make(chan struct{})
+	}
+	h.api.mu.Unlock()
+}
+
+func (h *harness) openGate() {
+	h.api.mu.Lock()
+	if h.api.gate != nil {
+		close(h.api.gate)
+		h.api.gate = nil
+	}
+	h.api.mu.Unlock()
+	h.n.changed()
+}
+
+// poke makes the poller of saleID's order ask the API now.
+func (h *harness) poke(saleID string) {
+	h.t.Helper()
+	id := h.record(saleID).OrderID
+	if !h.s.Poke(id) {
+		h.t.Fatalf("no poller follows order %s of sale %s", id, saleID)
+	}
+}
+
+// lastScreen is the last screen shown.
+func (h *harness) lastScreen() display.Screen {
+	h.t.Helper()
+	all := h.screens.all()
+	if len(all) == 0 {
+		h.t.Fatal("no screen shown")
+	}
+	return all[len(all)-1]
+}
+
+func (h *harness) commandCount(outcome string) int {
+	n := 0
+	for _, c := range h.metrics.all() {
+		if c == outcome {
+			n++
+		}
+	}
+	return n
+}
+
+func sale(id, amount string, more ...string) string {
+	s := `{"sale_id":"` + id + `","total_amount":"` + amount + `"`
+	for _, m := range more {
+		s += "," + m
+	}
+	return s + "}"
+}
+
+func cancelCmd(id string) string { return `{"sale_id":"` + id + `"}` }
+
+func refundCmd(id, refundID, amount string) string {
+	s := `{"sale_id":"` + id + `"`
+	if refundID != "" {
+		s += `,"refund_id":"` + refundID + `"`
+	}
+	if amount != "" {
+		s += `,"amount":"` + amount + `"`
+	}
+	return s + "}"
+}
+
+// qrordertestFault answers the next request with status.
+func qrordertestFault(status int) qrordertest.Fault { return qrordertest.Fault{Status: status} }
+
+// qrordertestFaultCorrupt creates the next order with a qr_data whose CRC
+// is wrong.
+func qrordertestFaultCorrupt() qrordertest.Fault { return qrordertest.Fault{CorruptCRC: true} }
