@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -220,6 +221,25 @@ func (m *recMetrics) EventPublishFailed() {
 	m.mu.Unlock()
 }
 
+// recLogs records the session's log messages.
+type recLogs struct{ recorder[string] }
+
+func (l *recLogs) Enabled(context.Context, slog.Level) bool      { return true }
+func (l *recLogs) Handle(_ context.Context, r slog.Record) error { l.add(r.Message); return nil }
+func (l *recLogs) WithAttrs([]slog.Attr) slog.Handler            { return l }
+func (l *recLogs) WithGroup(string) slog.Handler                 { return l }
+
+// logged reports how many times msg was logged.
+func (l *recLogs) logged(msg string) int {
+	n := 0
+	for _, m := range l.all() {
+		if m == msg {
+			n++
+		}
+	}
+	return n
+}
+
 // ctxKey marks the context of a command, so background calls (pollers
 // and resolvers) can be told apart.
 type ctxKey struct{}
@@ -305,6 +325,7 @@ type harness struct {
 	screens *recScreens
 	printer *recPrinter
 	metrics *recMetrics
+	logs    *recLogs
 	cfg     Config
 	s       *Session
 	stop    context.CancelFunc
@@ -339,12 +360,17 @@ func newHarness(t *testing.T, edit ...func(*Config)) *harness {
 		screens: &recScreens{recorder[display.Screen]{n: n}},
 		printer: &recPrinter{recorder[printer.Job]{n: n}},
 		metrics: &recMetrics{recorder: recorder[string]{n: n}},
+		logs:    &recLogs{recorder[string]{n: n}},
 		cfg: Config{StoreID: testStore, StoreName: "Kiosco", Locale: "es-AR", POS: testPOS, Mode: qrorder.ModeDynamic,
 			StaticQRData: display.SampleDynamicQR, PollInterval: time.Hour, ResolveMaxInterval: time.Second},
 	}
 	for _, e := range edit {
 		e(&h.cfg)
 	}
+	// Wake the harness's waiters on every change at the API too.
+	fwd, stopFwd := context.WithCancel(context.Background())
+	t.Cleanup(stopFwd)
+	go sim.Wait(fwd, func() bool { n.changed(); return false })
 	h.start()
 	t.Cleanup(h.shutdown)
 	return h
@@ -355,7 +381,7 @@ func newHarness(t *testing.T, edit ...func(*Config)) *harness {
 func (h *harness) start() {
 	h.t.Helper()
 	h.s = New(h.cfg, Deps{API: h.api, Store: h.store, Events: h.pub, Screens: h.screens, Printer: h.printer,
-		Metrics: h.metrics, Now: h.clock.Now})
+		Metrics: h.metrics, Logger: slog.New(h.logs), Now: h.clock.Now})
 	ctx, cancel := context.WithCancel(context.Background())
 	h.stop = cancel
 	if err := h.s.Start(ctx); err != nil {
