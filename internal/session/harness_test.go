@@ -67,7 +67,8 @@ func (c *fakeClock) Advance(d time.Duration) {
 }
 
 // memStore keeps records as JSON, as the real store does, so a record
-// read back is a copy. refuse, when set, may refuse any operation.
+// read back is a copy. refuse, when set, may refuse any operation; it is
+// told how many writes (puts and deletes) came since it was set.
 type memStore struct {
 	n      *notifier
 	mu     sync.Mutex
@@ -79,7 +80,7 @@ type memStore struct {
 var errRefused = errors.New("memstore: write refused (test)")
 
 func (m *memStore) check(op, key string) error {
-	if op == "put" {
+	if op != "get" {
 		m.puts++
 	}
 	if m.refuse != nil {
