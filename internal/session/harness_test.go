@@ -48,10 +48,26 @@ func (n *notifier) current() <-chan struct{} {
 	return n.ch
 }
 
-// fakeClock is the session's and the simulator's clock.
+// fakeClock is the session's and the simulator's clock; the
+// simulator's may lag behind.
 type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu  sync.Mutex
+	t   time.Time
+	lag time.Duration
+}
+
+// APINow is the simulator's time.
+func (c *fakeClock) APINow() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t.Add(-c.lag)
+}
+
+// Lag sets how far the simulator's clock is behind.
+func (c *fakeClock) Lag(d time.Duration) {
+	c.mu.Lock()
+	c.lag = d
+	c.mu.Unlock()
 }
 
 func (c *fakeClock) Now() time.Time {
@@ -344,7 +360,7 @@ func newHarness(t *testing.T, edit ...func(*Config)) *harness {
 	t.Helper()
 	n := newNotifier()
 	clock := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	sim := qrordertest.NewServer(t, qrordertest.Options{Now: clock.Now})
+	sim := qrordertest.NewServer(t, qrordertest.Options{Now: clock.APINow})
 	mk := func(budget time.Duration) *qrorder.Client {
 		c, err := qrorder.New(qrorder.Options{BaseURL: sim.URL(), Token: secret.New(qrordertest.DefaultToken),
 			RequestTimeout: 5 * time.Second, RetryBudget: budget, BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond})
