@@ -110,10 +110,10 @@ func TestCancelLostAnswer(t *testing.T) {
 		{"not carried out", false, func(t *testing.T, h *harness) {}, "canceled/canceled"},
 		{"paid meanwhile", false, func(t *testing.T, h *harness) { must(t, h.sim.Pay(h.order("C1").ID)) }, "processed/accredited"},
 		{"order unknown", false, func(t *testing.T, h *harness) {
-			h.sim.Inject("cancel", qrordertestFault(404))
-			h.sim.Inject("get", qrordertestFault(404))
+			h.sim.Inject("cancel", qrordertestAlways(404))
+			h.sim.Inject("get", qrordertestAlways(404))
 		}, "canceled/order_not_found"},
-		{"refused on resolution", false, func(t *testing.T, h *harness) { h.sim.Inject("cancel", qrordertestFault(400)) }, "rejected/bad_request"},
+		{"refused on resolution", false, func(t *testing.T, h *harness) { h.sim.Inject("cancel", qrordertestAlways(400)) }, "rejected/bad_request"},
 		{"ended by a new sale", false, func(t *testing.T, h *harness) { h.send("sale", sale("C2", "10")) }, "canceled/canceled"},
 		{"after a restart", true, func(t *testing.T, h *harness) { h.restart() }, "canceled/canceled"},
 	}

@@ -61,6 +61,7 @@ func TestEffectsAtMostOnce(t *testing.T) {
 			}
 			for n := 1; n <= writes; n++ {
 				t.Run(fmt.Sprint("write ", n, " refused"), func(t *testing.T) {
+					t.Parallel()
 					if sc.name == "cancel" && n == writes {
 						// Known gap, left to the owner of internal/session:
 						// the sale record says canceled, the POS record

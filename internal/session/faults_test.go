@@ -89,7 +89,7 @@ func TestLostCreateRefused(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	loseCreate(t, h, "L1", false)
-	h.sim.Inject("create", qrordertestFault(400))
+	h.sim.Inject("create", qrordertestAlways(400))
 	h.openGate()
 	h.waitFor("the orphan dropped", func() bool { return len(h.posRecord().Orphans) == 0 })
 	if r := h.record("L1"); r.Orphan || r.State != stateFailed {

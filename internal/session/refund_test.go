@@ -154,7 +154,7 @@ func TestRefundLostAnswer(t *testing.T) {
 	}{
 		{"carried out", true, func(h *harness) {}, "refunded/partially_refunded"},
 		{"not carried out", false, func(h *harness) {}, "refunded/partially_refunded"},
-		{"refused on resolution", false, func(h *harness) { h.sim.Inject("refund", qrordertestFault(400)) }, "rejected/bad_request"},
+		{"refused on resolution", false, func(h *harness) { h.sim.Inject("refund", qrordertestAlways(400)) }, "rejected/bad_request"},
 		{"resent meanwhile", true, func(h *harness) { h.send("refund", refundCmd("F1", "r1", "10")) }, "refunded/partially_refunded"},
 		{"after a restart", true, func(h *harness) { h.restart() }, "refunded/partially_refunded"},
 	}

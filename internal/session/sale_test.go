@@ -47,9 +47,12 @@ func TestSaleToFinal(t *testing.T) {
 			if final.OrderID != o.ID || final.TotalAmount != "150.00" || final.Mode != tc.mode || final.MsgID != "STORE1.POS1.A1."+final.Status {
 				t.Fatalf("final event = %+v", final)
 			}
-			h.waitFor("idle status", func() bool { return h.s.Status().State == "idle" })
-			if sc := h.lastScreen(); sc.State != tc.screen || sc.SaleID != "A1" {
-				t.Fatalf("last screen = %s of %q, want %s", sc.State, sc.SaleID, tc.screen)
+			h.waitFor("the result on screen", func() bool {
+				sc := h.lastScreen()
+				return sc.State == tc.screen && sc.SaleID == "A1"
+			})
+			if st := h.s.Status(); st.State != "idle" {
+				t.Fatalf("status after the end = %+v", st)
 			}
 			if r := h.record("A1"); r.State != final.Status || r.OrderID != o.ID {
 				t.Fatalf("record = %s %s", r.State, r.OrderID)
