@@ -16,6 +16,10 @@ func paidSale(t *testing.T, h *harness, saleID string) string {
 	must(t, h.sim.Pay(id))
 	h.poke(saleID)
 	h.waitEvent(events.Processed, saleID)
+	// The event goes out first; wait for the records too.
+	h.waitFor("the sale recorded as paid", func() bool {
+		return h.record(saleID).State == stateProcessed && h.posRecord().Active == ""
+	})
 	return id
 }
 
