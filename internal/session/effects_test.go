@@ -242,3 +242,29 @@ func TestStoreReadFails(t *testing.T) {
 		t.Fatalf("status = %+v", st)
 	}
 }
+
+// TestEffectMemoryBounded: the memory of effects carried out keeps the
+// latest ones only.
+func TestEffectMemoryBounded(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	first := h.send("cancel", cancelCmd("X"))
+	must(t, h.handle(again(first))) // remembered: not told twice
+	if n := len(h.eventsOf("X")); n != 1 {
+		t.Fatalf("%d events", n)
+	}
+	for range effectMemory {
+		h.send("cancel", cancelCmd("Y"))
+	}
+	h.s.mu.Lock()
+	n := len(h.s.fx.order)
+	h.s.mu.Unlock()
+	if n != effectMemory {
+		t.Fatalf("%d effects remembered, want %d", n, effectMemory)
+	}
+	// Forgotten: a redelivery tells it again, under the same message id.
+	must(t, h.handle(again(first)))
+	if evs := h.eventsOf("X"); len(evs) != 2 || evs[0].MsgID != evs[1].MsgID {
+		t.Fatalf("events = %+v", evs)
+	}
+}

@@ -101,26 +101,75 @@ func TestLostCreateRefused(t *testing.T) {
 	}
 }
 
-// TestLostCreateResolverRetries: resolution keeps asking while the API is
-// still unavailable, also after a restart.
+// TestLostCreateResolverRetries: resolution keeps asking while the API
+// refuses the token, also after a restart.
 func TestLostCreateResolverRetries(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	loseCreate(t, h, "L1", true)
-	h.sim.Inject("create", qrordertestFault(401)) // token trouble: asked again
+	h.sim.Inject("create", qrordertestAlways(401)) // token trouble: asked again
 	h.openGate()
-	h.waitFor("the refused resolution", func() bool {
-		n := 0
-		for _, r := range h.sim.Requests() {
-			if r.Status == 401 {
-				n++
-			}
-		}
-		return n == 1
-	})
+	h.waitFor("a failed resolution", func() bool { return h.logs.logged("resolving a lost create failed; will retry") > 0 })
 	h.restart()
+	h.recover()
 	h.waitFor("the orphan resolved after the restart", func() bool { return len(h.posRecord().Orphans) == 0 })
 	h.wantStatuses("L1", "failed/api_unavailable", "canceled/orphan_canceled")
+}
+
+// TestResolutionStoreRefuses: background resolution whose outcome cannot
+// be recorded tries again, and tells the register once.
+func TestResolutionStoreRefuses(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		lose  func(t *testing.T, h *harness)
+		retry string // the resolver's log line when it failed
+		want  []string
+	}{
+		{"lost create", func(t *testing.T, h *harness) { loseCreate(t, h, "A", true) },
+			"resolving a lost create failed; will retry", []string{"failed/api_unavailable", "canceled/orphan_canceled"}},
+		{"lost cancel", func(t *testing.T, h *harness) {
+			h.send("sale", sale("A", "10"))
+			h.closeGate()
+			h.outage("cancel", true)
+			h.send("cancel", cancelCmd("A"))
+			h.recover()
+		}, "resolving a lost cancel or refund failed; will retry", []string{"created", "canceled/canceled"}},
+		{"lost refund", func(t *testing.T, h *harness) {
+			paidSale(t, h, "A")
+			h.closeGate()
+			h.outage("refund", true)
+			h.send("refund", refundCmd("A", "r1", "5"))
+			h.recover()
+		}, "resolving a lost cancel or refund failed; will retry", []string{"created", "processed/accredited", "refunded/partially_refunded"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			tc.lose(t, h)
+			for _, op := range []string{"put", "get"} {
+				h.store.setRefuse(func(o, key string, _ int) error {
+					if o == op {
+						return errRefused
+					}
+					return nil
+				})
+				before := h.logs.logged(tc.retry)
+				h.openGate()
+				h.waitFor("a failed resolution ("+op+" refused)", func() bool { return h.logs.logged(tc.retry) > before+1 })
+				h.closeGate()
+			}
+			h.store.setRefuse(nil)
+			h.openGate()
+			h.waitFor("resolved", func() bool {
+				p := h.posRecord()
+				return len(p.Orphans) == 0 && len(p.Pending) == 0
+			})
+			h.wantStatuses("A", tc.want...)
+			checkOnce(t, h)
+		})
+	}
 }
 
 // TestRetrySale: a sale that failed api_unavailable, sent again before

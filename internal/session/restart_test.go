@@ -1,12 +1,15 @@
 package session
 
 import (
+	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/posagent/posagent/internal/display"
 	"github.com/posagent/posagent/internal/events"
+	"github.com/posagent/posagent/internal/qrorder/qrordertest"
 )
 
 // TestRestartResumes: a restarted session shows the open order's QR
@@ -158,4 +161,49 @@ func pollAnswered(h *harness, saleID string) {
 		rs := h.sim.Requests()
 		return len(rs) > before && rs[len(rs)-1].Status == 200
 	})
+}
+
+// TestStopMidCommand: a command whose API call is cut short by shutdown
+// is left for redelivery, which finishes it with the same key.
+func TestStopMidCommand(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, endpoint, path string
+		setup                func(t *testing.T, h *harness)
+		verb, payload        string
+		want                 []string
+	}{
+		{"sale", "create", "/v1/orders", func(t *testing.T, h *harness) {}, "sale", sale("A", "10"), []string{"created"}},
+		{"cancel", "cancel", "/cancel", func(t *testing.T, h *harness) { h.send("sale", sale("A", "10")) }, "cancel", cancelCmd("A"),
+			[]string{"created", "canceled/canceled"}},
+		{"refund", "refund", "/refund", func(t *testing.T, h *harness) { paidSale(t, h, "A") }, "refund", refundCmd("A", "", ""),
+			[]string{"created", "processed/accredited", "refunded/refunded"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			tc.setup(t, h)
+			h.sim.Inject(tc.endpoint, qrordertest.Fault{Hang: true})
+			ctx, cancel := context.WithCancel(context.WithValue(context.Background(), ctxKey{}, true))
+			d := h.delivery(tc.verb, tc.payload)
+			done := make(chan error, 1)
+			go func() { done <- h.s.Handle(ctx, d) }()
+			h.waitFor("the call in flight", func() bool {
+				for _, r := range h.sim.Requests() {
+					if strings.HasSuffix(r.Path, tc.path) && r.Status == 0 {
+						return true
+					}
+				}
+				return false
+			})
+			cancel()
+			if err := <-done; !errors.Is(err, context.Canceled) {
+				t.Fatalf("Handle while stopping = %v", err)
+			}
+			h.restart()
+			must(t, h.handle(again(d)))
+			h.wantStatuses("A", tc.want...)
+		})
+	}
 }
