@@ -18,10 +18,10 @@ func TestCancel(t *testing.T) {
 		status string                         // its sale_status when rejected
 	}{
 		{"awaiting payment", func(t *testing.T, h *harness) {}, "canceled/canceled", ""},
-		{"paid just before", func(t *testing.T, h *harness) { must(t, h.sim.Pay(h.order("C1").ID)) }, "processed/accredited", ""},
-		{"expired just before", func(t *testing.T, h *harness) { must(t, h.sim.Expire(h.order("C1").ID)) }, "expired/expired", ""},
+		{"paid just before", func(t *testing.T, h *harness) { h.must(h.sim.Pay(h.order("C1").ID)) }, "processed/accredited", ""},
+		{"expired just before", func(t *testing.T, h *harness) { h.must(h.sim.Expire(h.order("C1").ID)) }, "expired/expired", ""},
 		{"already paid", func(t *testing.T, h *harness) {
-			must(t, h.sim.Pay(h.order("C1").ID))
+			h.must(h.sim.Pay(h.order("C1").ID))
 			h.poke("C1")
 			h.waitEvent(events.Processed, "C1")
 		}, "rejected/invalid_state", "processed"},
@@ -88,7 +88,7 @@ func TestCancelRedelivered(t *testing.T) {
 	h.send("sale", sale("C1", "10"))
 	d := h.send("cancel", cancelCmd("C1"))
 	h.restart() // the agent stopped before acknowledging it
-	must(t, h.handle(again(d)))
+	h.must(h.handle(again(d)))
 	h.wantStatuses("C1", "created", "canceled/canceled", "canceled/canceled")
 	if ev := h.eventsOf("C1")[2]; !ev.Replay {
 		t.Fatal("the replayed final event is not marked replay")
@@ -108,7 +108,7 @@ func TestCancelLostAnswer(t *testing.T) {
 	}{
 		{"carried out", true, func(t *testing.T, h *harness) {}, "canceled/canceled"},
 		{"not carried out", false, func(t *testing.T, h *harness) {}, "canceled/canceled"},
-		{"paid meanwhile", false, func(t *testing.T, h *harness) { must(t, h.sim.Pay(h.order("C1").ID)) }, "processed/accredited"},
+		{"paid meanwhile", false, func(t *testing.T, h *harness) { h.must(h.sim.Pay(h.order("C1").ID)) }, "processed/accredited"},
 		{"order unknown", false, func(t *testing.T, h *harness) {
 			h.sim.Inject("cancel", qrordertestAlways(404))
 			h.sim.Inject("get", qrordertestAlways(404))

@@ -92,7 +92,7 @@ func TestEffectsAtMostOnce(t *testing.T) {
 					}
 					h.store.setRefuse(nil)
 					if err != nil {
-						must(t, h.handle(again(again(d))))
+						h.must(h.handle(again(again(d))))
 					}
 					if sc.after != nil {
 						sc.after(h)
@@ -179,7 +179,7 @@ func TestPublishFails(t *testing.T) {
 				t.Fatalf("status after the failed publish = %+v", st)
 			}
 			h.pub.setFail(nil)
-			must(t, h.handle(again(d)))
+			h.must(h.handle(again(d)))
 			if got := len(h.eventsOf("A")); got != tc.publish {
 				t.Fatalf("%d created events, want %d", got, tc.publish)
 			}
@@ -206,8 +206,8 @@ func TestRejectPublishFails(t *testing.T) {
 		t.Fatal("Handle succeeded without telling the register")
 	}
 	h.pub.setFail(nil)
-	must(t, h.handle(again(d)))
-	must(t, h.handle(again(d2)))
+	h.must(h.handle(again(d)))
+	h.must(h.handle(again(d2)))
 	h.wantStatuses("X", "rejected/unknown_sale", "rejected/required_properties")
 }
 
@@ -249,7 +249,7 @@ func TestEffectMemoryBounded(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	first := h.send("cancel", cancelCmd("X"))
-	must(t, h.handle(again(first))) // remembered: not told twice
+	h.must(h.handle(again(first))) // remembered: not told twice
 	if n := len(h.eventsOf("X")); n != 1 {
 		t.Fatalf("%d events", n)
 	}
@@ -263,7 +263,7 @@ func TestEffectMemoryBounded(t *testing.T) {
 		t.Fatalf("%d effects remembered, want %d", n, effectMemory)
 	}
 	// Forgotten: a redelivery tells it again, under the same message id.
-	must(t, h.handle(again(first)))
+	h.must(h.handle(again(first)))
 	if evs := h.eventsOf("X"); len(evs) != 2 || evs[0].MsgID != evs[1].MsgID {
 		t.Fatalf("events = %+v", evs)
 	}

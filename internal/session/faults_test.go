@@ -49,9 +49,9 @@ func TestLostCreate(t *testing.T) {
 		orderEnd  string
 	}{
 		{"orphan canceled", true, func(h *harness) {}, "canceled/orphan_canceled", "canceled"},
-		{"orphan paid through the POS's QR", true, func(h *harness) { must(t, h.sim.Pay(h.order("L1").ID)) }, "processed/accredited", "processed"},
-		{"orphan expired", true, func(h *harness) { must(t, h.sim.Expire(h.order("L1").ID)) }, "expired/expired", "expired"},
-		{"orphan canceled by an earlier lost cancel", true, func(h *harness) { must(t, h.sim.CancelAtMP(h.order("L1").ID)) }, "canceled/orphan_canceled", "canceled"},
+		{"orphan paid through the POS's QR", true, func(h *harness) { h.must(h.sim.Pay(h.order("L1").ID)) }, "processed/accredited", "processed"},
+		{"orphan expired", true, func(h *harness) { h.must(h.sim.Expire(h.order("L1").ID)) }, "expired/expired", "expired"},
+		{"orphan canceled by an earlier lost cancel", true, func(h *harness) { h.must(h.sim.CancelAtMP(h.order("L1").ID)) }, "canceled/orphan_canceled", "canceled"},
 		{"never created", false, func(h *harness) {}, "canceled/orphan_canceled", "canceled"},
 	}
 	for _, tc := range tests {
@@ -189,7 +189,7 @@ func TestRetrySale(t *testing.T) {
 	// The resolver, let go, finds the sale taken over and leaves it.
 	h.openGate()
 	h.poke("L1")
-	must(t, h.sim.Pay(h.order("L1").ID))
+	h.must(h.sim.Pay(h.order("L1").ID))
 	h.poke("L1")
 	h.waitEvent(events.Processed, "L1")
 	h.wantStatuses("L1", "failed/api_unavailable", "created", "processed/accredited")
@@ -250,7 +250,7 @@ func TestPollerFaults(t *testing.T) {
 	h.waitFor("the failed poll", func() bool { return lastStatus(h) == 404 })
 	h.poke("P1")
 	h.waitFor("an open poll", func() bool { return lastStatus(h) == 200 })
-	must(t, h.sim.Pay(id))
+	h.must(h.sim.Pay(id))
 	h.store.setRefuse(func(op, key string, put int) error {
 		if op == "put" {
 			return errRefused

@@ -370,3 +370,11 @@ func qrordertestFaultCorrupt() qrordertest.Fault { return qrordertest.Fault{Corr
 func qrordertestAlways(status int) qrordertest.Fault {
 	return qrordertest.Fault{Status: status, Count: 1 << 30}
 }
+
+// must fails the harness's test on err.
+func (h *harness) must(err error) {
+	h.t.Helper()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}

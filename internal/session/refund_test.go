@@ -13,7 +13,7 @@ func paidSale(t *testing.T, h *harness, saleID string) string {
 	t.Helper()
 	h.send("sale", sale(saleID, "100"))
 	id := h.order(saleID).ID
-	must(t, h.sim.Pay(id))
+	h.must(h.sim.Pay(id))
 	h.poke(saleID)
 	h.waitEvent(events.Processed, saleID)
 	// The event goes out first; wait for the records too.
@@ -138,7 +138,7 @@ func TestRefundWithoutPaymentID(t *testing.T) {
 	paidSale(t, h, "F1")
 	r := h.record("F1")
 	r.PaymentID = ""
-	must(t, h.store.Put(t.Context(), h.s.saleKey("F1"), r))
+	h.must(h.store.Put(t.Context(), h.s.saleKey("F1"), r))
 	h.send("refund", refundCmd("F1", "r1", "10"))
 	rej := h.waitEvent(events.Rejected, "F1")
 	if rej.Error.Code != command.CodeInvalidState {
@@ -207,7 +207,7 @@ func TestRefundClientRefuses(t *testing.T) {
 	paidSale(t, h, "F1")
 	r := h.record("F1")
 	r.OrderID = "bad order id!"
-	must(t, h.store.Put(t.Context(), h.s.saleKey("F1"), r))
+	h.must(h.store.Put(t.Context(), h.s.saleKey("F1"), r))
 	h.send("refund", refundCmd("F1", "", ""))
 	rej := h.waitEvent(events.Rejected, "F1")
 	if rej.Error.Code != qrorder.CodeValue {

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ func TestRestartResumes(t *testing.T) {
 	if sc := h.lastScreen(); sc.State != display.StateAwaitingPayment || sc.OrderID != id {
 		t.Fatalf("screen after restart = %+v", sc)
 	}
-	must(t, h.sim.Pay(id))
+	h.must(h.sim.Pay(id))
 	h.poke("A")
 	h.waitEvent(events.Processed, "A")
 	// Once over, a restart shows the idle screen.
@@ -50,7 +51,7 @@ func TestRestartFinishesCreate(t *testing.T) {
 		want    []string
 	}{
 		{"still open", func(t *testing.T, h *harness) {}, []string{"created"}},
-		{"paid meanwhile", func(t *testing.T, h *harness) { must(t, h.sim.Pay(h.order("A").ID)) }, []string{"created", "processed/accredited"}},
+		{"paid meanwhile", func(t *testing.T, h *harness) { h.must(h.sim.Pay(h.order("A").ID)) }, []string{"created", "processed/accredited"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -73,9 +74,9 @@ func TestRestartFinishesCreate(t *testing.T) {
 			h.store.setRefuse(nil)
 			tc.between(t, h)
 			h.restart()
-			must(t, h.handle(again(d)))
+			h.must(h.handle(again(d)))
 			got := h.statuses("A")
-			if want := append([]string{"created"}, tc.want...); !equal(got, want) {
+			if want := append([]string{"created"}, tc.want...); !slices.Equal(got, want) {
 				t.Fatalf("events = %v, want %v", got, want)
 			}
 			if n := len(h.sim.OrdersByExternalReference("A")); n != 1 {
@@ -83,18 +84,6 @@ func TestRestartFinishesCreate(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestTouch: an order open longer than half the records' retention has
@@ -202,7 +191,7 @@ func TestStopMidCommand(t *testing.T) {
 				t.Fatalf("Handle while stopping = %v", err)
 			}
 			h.restart()
-			must(t, h.handle(again(d)))
+			h.must(h.handle(again(d)))
 			h.wantStatuses("A", tc.want...)
 		})
 	}

@@ -22,12 +22,12 @@ func TestSaleToFinal(t *testing.T) {
 		want       string                           // final event status/detail
 		screen     display.State
 	}{
-		{"dynamic paid", "dynamic", func(h *harness, id string) { must(t, h.sim.Pay(id)) }, "processed/accredited", display.StatePaid},
-		{"static paid", "static", func(h *harness, id string) { must(t, h.sim.Pay(id)) }, "processed/accredited", display.StatePaid},
-		{"hybrid paid", "hybrid", func(h *harness, id string) { must(t, h.sim.Pay(id)) }, "processed/accredited", display.StatePaid},
+		{"dynamic paid", "dynamic", func(h *harness, id string) { h.must(h.sim.Pay(id)) }, "processed/accredited", display.StatePaid},
+		{"static paid", "static", func(h *harness, id string) { h.must(h.sim.Pay(id)) }, "processed/accredited", display.StatePaid},
+		{"hybrid paid", "hybrid", func(h *harness, id string) { h.must(h.sim.Pay(id)) }, "processed/accredited", display.StatePaid},
 		{"expired by the clock", "dynamic", func(h *harness, id string) { h.clock.Advance(16 * time.Minute) }, "expired/expired", display.StateExpired},
-		{"expired at the API", "hybrid", func(h *harness, id string) { must(t, h.sim.Expire(id)) }, "expired/expired", display.StateExpired},
-		{"canceled at Mercado Pago", "dynamic", func(h *harness, id string) { must(t, h.sim.CancelAtMP(id)) }, "canceled/canceled", display.StateCanceled},
+		{"expired at the API", "hybrid", func(h *harness, id string) { h.must(h.sim.Expire(id)) }, "expired/expired", display.StateExpired},
+		{"canceled at Mercado Pago", "dynamic", func(h *harness, id string) { h.must(h.sim.CancelAtMP(id)) }, "canceled/canceled", display.StateCanceled},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,13 +61,6 @@ func TestSaleToFinal(t *testing.T) {
 				t.Fatalf("metrics = %v", h.metrics.all())
 			}
 		})
-	}
-}
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -107,7 +100,7 @@ func TestSalePolled(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *Config) { c.PollInterval = 5 * time.Millisecond })
 	h.send("sale", sale("P1", "10"))
-	must(t, h.sim.Pay(h.order("P1").ID))
+	h.must(h.sim.Pay(h.order("P1").ID))
 	h.waitEvent(events.Processed, "P1")
 	if jobs := h.printer.all(); len(jobs) != 1 || jobs[0].Wanted() {
 		t.Fatal("a paid sale's receipt is still wanted")
@@ -130,12 +123,12 @@ func TestSaleResent(t *testing.T) {
 		t.Fatalf("%d orders for one sale", n)
 	}
 	// Its own command delivered again: the register had the event.
-	must(t, h.handle(again(first)))
+	h.must(h.handle(again(first)))
 	h.wantStatuses("R1", "created", "created")
 	// After a restart the agent no longer knows what it sent: it sends it
 	// again, as it was.
 	h.restart()
-	must(t, h.handle(again(first)))
+	h.must(h.handle(again(first)))
 	h.wantStatuses("R1", "created", "created", "created")
 	if ev := h.eventsOf("R1")[2]; ev.Replay {
 		t.Fatal("a redelivered command's own event is marked replay")
@@ -150,7 +143,7 @@ func TestSaleResent(t *testing.T) {
 		t.Fatalf("metrics = %v", h.metrics.all())
 	}
 	// A final sale resent: its final event again.
-	must(t, h.sim.Pay(h.order("R1").ID))
+	h.must(h.sim.Pay(h.order("R1").ID))
 	h.poke("R1")
 	h.waitEvent(events.Processed, "R1")
 	h.send("sale", sale("R1", "20"))
@@ -169,7 +162,7 @@ func TestSupersede(t *testing.T) {
 		wantOld string
 	}{
 		{"canceled", func(h *harness, id string) {}, "canceled/canceled"},
-		{"paid meanwhile", func(h *harness, id string) { must(t, h.sim.Pay(id)) }, "processed/accredited"},
+		{"paid meanwhile", func(h *harness, id string) { h.must(h.sim.Pay(id)) }, "processed/accredited"},
 		{"unknown to the API", func(h *harness, id string) {
 			h.sim.Inject("cancel", qrordertestFault(404))
 			h.sim.Inject("get", qrordertestFault(404))
@@ -243,10 +236,11 @@ func TestSaleRefused(t *testing.T) {
 		name, payload string
 		edit          func(*Config)
 		inject        func(h *harness)
+		verb          string // "" = sale
 		code, field   string
 	}{
 		{name: "bad payload", payload: `{"sale_id":"B1","total_amount":12.5}`, code: "property_type", field: "total_amount"},
-		{name: "unknown verb", payload: `{}`, code: command.CodeUnknownCommand},
+		{name: "unknown verb", verb: "pay", payload: `{}`, code: command.CodeUnknownCommand},
 		{name: "prefix too long", payload: sale("B1", "10"), edit: func(c *Config) { c.ExternalReferencePrefix = strings.Repeat("p", 63) },
 			code: qrorder.CodeValue, field: "sale_id"},
 		{name: "static without static_qr_data", payload: sale("B1", "10", `"mode":"static"`),
@@ -265,9 +259,9 @@ func TestSaleRefused(t *testing.T) {
 			if tc.inject != nil {
 				tc.inject(h)
 			}
-			verb := "sale"
-			if tc.name == "unknown verb" {
-				verb = "pay"
+			verb := tc.verb
+			if verb == "" {
+				verb = "sale"
 			}
 			d := h.send(verb, tc.payload)
 			if tc.code == "" {
@@ -289,7 +283,7 @@ func TestSaleRefused(t *testing.T) {
 				t.Fatalf("status = %+v", st)
 			}
 			// A redelivery is answered once (same event id).
-			must(t, h.handle(again(d)))
+			h.must(h.handle(again(d)))
 			if tc.inject != nil {
 				// Corrected on the API's side: the same sale now goes through.
 				h.send("sale", tc.payload)
@@ -331,12 +325,12 @@ func TestSaleStale(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.MaxCommandAge = time.Minute })
 	d := h.delivery("sale", sale("S1", "10"))
 	h.clock.Advance(2 * time.Minute)
-	must(t, h.handle(d))
+	h.must(h.handle(d))
 	rej := h.waitEvent(events.Rejected, "S1")
 	if rej.Error.Code != command.CodeStale || !strings.Contains(rej.Error.Message, "2m0s") {
 		t.Fatalf("rejected = %+v", rej.Error)
 	}
-	must(t, h.handle(again(d)))
+	h.must(h.handle(again(d)))
 	if n := len(h.sim.Orders()); n != 0 {
 		t.Fatalf("%d orders for a stale sale", n)
 	}
@@ -344,13 +338,13 @@ func TestSaleStale(t *testing.T) {
 	// be one the agent was working on.
 	d2 := h.delivery("sale", sale("S2", "10"))
 	h.clock.Advance(2 * time.Minute)
-	must(t, h.handle(again(d2)))
+	h.must(h.handle(again(d2)))
 	h.waitEvent(events.Created, "S2")
 	// A stale cart update is dropped silently.
 	h.send("cancel", cancelCmd("S2"))
 	d3 := h.delivery("display", `{"message":"hola"}`)
 	h.clock.Advance(2 * time.Minute)
-	must(t, h.handle(d3))
+	h.must(h.handle(d3))
 	if h.commandCount("display/stale_dropped") != 1 || h.s.Status().State != "idle" {
 		t.Fatalf("metrics = %v", h.metrics.all())
 	}
