@@ -69,16 +69,7 @@ func TestLostCreate(t *testing.T) {
 			if r := h.record("L1"); r.Orphan || r.OrderID == "" {
 				t.Fatalf("record = %+v", r)
 			}
-			// Every create carried the same key.
-			keys := map[string]bool{}
-			for _, r := range h.sim.Requests() {
-				if r.Path == "/v1/orders" {
-					keys[r.Header.Get("X-Idempotency-Key")] = true
-				}
-			}
-			if len(keys) != 1 {
-				t.Fatalf("create keys = %v", keys)
-			}
+			wantOneCreateKey(t, h)
 		})
 	}
 }
@@ -196,6 +187,21 @@ func TestRetrySale(t *testing.T) {
 	if n := len(h.sim.OrdersByExternalReference("L1")); n != 1 {
 		t.Fatalf("%d orders", n)
 	}
+	wantOneCreateKey(t, h)
+}
+
+// wantOneCreateKey checks that every create carried the same key.
+func wantOneCreateKey(t *testing.T, h *harness) {
+	t.Helper()
+	keys := map[string]bool{}
+	for _, r := range h.sim.Requests() {
+		if r.Path == "/v1/orders" {
+			keys[r.Header.Get("X-Idempotency-Key")] = true
+		}
+	}
+	if len(keys) != 1 {
+		t.Fatalf("create keys = %v", keys)
+	}
 }
 
 // TestStaticWaitsForOrphans: a static or hybrid sale waits until the
@@ -203,38 +209,43 @@ func TestRetrySale(t *testing.T) {
 // dynamic one does not.
 func TestStaticWaitsForOrphans(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	loseCreate(t, h, "L1", true)
-	h.send("sale", sale("D1", "5", `"mode":"dynamic"`))
-	h.waitEvent(events.Created, "D1")
-	h.send("cancel", cancelCmd("D1"))
+	for _, mode := range []string{"static", "hybrid"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			loseCreate(t, h, "L1", true)
+			h.send("sale", sale("D1", "5", `"mode":"dynamic"`))
+			h.waitEvent(events.Created, "D1")
+			h.send("cancel", cancelCmd("D1"))
 
-	// Stopping while it waits leaves the command for redelivery.
-	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), ctxKey{}, true))
-	cancel()
-	if err := h.s.Handle(ctx, h.delivery("sale", sale("S1", "5", `"mode":"static"`))); !errors.Is(err, ErrStopped) {
-		t.Fatalf("Handle while stopping = %v, want ErrStopped", err)
-	}
+			// Stopping while it waits leaves the command for redelivery.
+			ctx, cancel := context.WithCancel(context.WithValue(context.Background(), ctxKey{}, true))
+			cancel()
+			if err := h.s.Handle(ctx, h.delivery("sale", sale("S1", "5", `"mode":"`+mode+`"`))); !errors.Is(err, ErrStopped) {
+				t.Fatalf("Handle while stopping = %v, want ErrStopped", err)
+			}
 
-	done := make(chan error, 1)
-	d := h.delivery("sale", sale("S1", "5", `"mode":"static"`))
-	go func() { done <- h.handle(d) }()
-	h.waitFor("the static sale waiting", func() bool {
-		return h.logs.logged("static/hybrid sale waits for unresolved creates") == 2
-	})
-	h.openGate()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	h.waitEvent(events.Created, "S1")
-	var order []string
-	for _, ev := range h.pub.all() {
-		if ev.SaleID == "L1" || ev.SaleID == "S1" {
-			order = append(order, ev.SaleID+":"+ev.Status)
-		}
-	}
-	if !slices.Equal(order, []string{"L1:failed", "L1:canceled", "S1:created"}) {
-		t.Fatalf("events in order: %v", order)
+			done := make(chan error, 1)
+			d := h.delivery("sale", sale("S1", "5", `"mode":"`+mode+`"`))
+			go func() { done <- h.handle(d) }()
+			h.waitFor("the sale waiting", func() bool {
+				return h.logs.logged("static/hybrid sale waits for unresolved creates") == 2
+			})
+			h.openGate()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			h.waitEvent(events.Created, "S1")
+			var order []string
+			for _, ev := range h.pub.all() {
+				if ev.SaleID == "L1" || ev.SaleID == "S1" {
+					order = append(order, ev.SaleID+":"+ev.Status)
+				}
+			}
+			if !slices.Equal(order, []string{"L1:failed", "L1:canceled", "S1:created"}) {
+				t.Fatalf("events in order: %v", order)
+			}
+		})
 	}
 }
 
