@@ -209,18 +209,23 @@ func (r *recPrinter) Print(j printer.Job) { r.add(j) }
 // recMetrics records commands as "verb/outcome".
 type recMetrics struct {
 	recorder[string]
-	mu         sync.Mutex
-	open       int
-	pubFailed  int
-	openCalled bool
+	mu        sync.Mutex
+	open      int
+	pubFailed int
 }
 
 func (m *recMetrics) Command(pos, verb, outcome string) { m.add(verb + "/" + outcome) }
 
 func (m *recMetrics) OrdersOpen(pos string, n int) {
 	m.mu.Lock()
-	m.open, m.openCalled = n, true
+	m.open = n
 	m.mu.Unlock()
+}
+
+func (m *recMetrics) ordersOpen() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.open
 }
 
 func (m *recMetrics) EventPublishFailed() {

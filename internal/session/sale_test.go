@@ -40,6 +40,9 @@ func TestSaleToFinal(t *testing.T) {
 			if st := h.s.Status(); st.State != "awaiting_payment" || st.SaleID != "A1" || st.OrderID != o.ID || st.TotalAmount != "150.00" {
 				t.Fatalf("status while awaiting = %+v", st)
 			}
+			if h.metrics.ordersOpen() != 1 {
+				t.Fatal("orders open gauge is not 1 while awaiting payment")
+			}
 			tc.end(h, o.ID)
 			h.poke("A1")
 			final := h.waitEvent(strings.Split(tc.want, "/")[0], "A1")
@@ -51,8 +54,11 @@ func TestSaleToFinal(t *testing.T) {
 				sc := h.lastScreen()
 				return sc.State == tc.screen && sc.SaleID == "A1" && h.posRecord().Active == ""
 			})
-			if st := h.s.Status(); st.State != "idle" {
+			if st := h.s.Status(); st.State != "idle" || st.LastEvent == nil || st.LastEvent.Status != final.Status {
 				t.Fatalf("status after the end = %+v", st)
+			}
+			if h.metrics.ordersOpen() != 0 {
+				t.Fatal("orders open gauge is not 0 after the end")
 			}
 			if r := h.record("A1"); r.State != final.Status || r.OrderID != o.ID {
 				t.Fatalf("record = %s %s", r.State, r.OrderID)
