@@ -179,7 +179,6 @@ func TestRetrySale(t *testing.T) {
 	}
 	// The resolver, let go, finds the sale taken over and leaves it.
 	h.openGate()
-	h.poke("L1")
 	h.must(h.sim.Pay(h.order("L1").ID))
 	h.poke("L1")
 	h.waitEvent(events.Processed, "L1")
