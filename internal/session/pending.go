@@ -65,7 +65,7 @@ func (s *Session) startPending(saleID string) {
 // resolvePending asks again, at the create resolver's backoff, until the
 // sale has nothing pending.
 func (s *Session) resolvePending(ctx context.Context, saleID string) {
-	wait := time.Second
+	wait := min(time.Second, s.cfg.ResolveMaxInterval)
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {

@@ -19,7 +19,7 @@ func (s *Session) startResolver(saleID string) {
 }
 
 func (s *Session) resolve(ctx context.Context, saleID string) {
-	wait := time.Second
+	wait := min(time.Second, s.cfg.ResolveMaxInterval)
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {

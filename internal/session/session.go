@@ -75,7 +75,7 @@ type Config struct {
 	ExternalReferencePrefix string
 	MaxCommandAge           time.Duration
 	PollInterval            time.Duration
-	ResolveMaxInterval      time.Duration // cap between orphan resolution tries; default 30s
+	ResolveMaxInterval      time.Duration // cap between orphan resolution tries (and on the first wait, 1s); default 30s
 	// Retention is how long the store keeps a record that is not
 	// rewritten (sale_retention); open orders are rewritten well within it.
 	Retention time.Duration
