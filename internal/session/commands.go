@@ -33,7 +33,13 @@ func (s *Session) handleCancel(ctx context.Context, d Delivery, c command.Cancel
 		if d.NumDelivered > 1 && isFinal(rec.LastEvent.Status) {
 			// This very cancel may have ended the sale before the agent
 			// stopped (or the poller saw the outcome first): answer with
-			// the sale's final event rather than a refusal.
+			// the sale's final event rather than a refusal. If this
+			// process already sent that event live (its record could not
+			// be written), the register has it: never send it twice.
+			if _, sent := s.fx.get("evt:" + rec.LastEvent.MsgID); sent {
+				s.count(string(command.VerbCancel), "replayed")
+				return nil
+			}
 			return s.replay(ctx, d, string(command.VerbCancel), rec.LastEvent, 0)
 		}
 		return s.invalidState(ctx, d, rec, "only an unpaid order can be canceled")

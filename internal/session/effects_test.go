@@ -62,14 +62,6 @@ func TestEffectsAtMostOnce(t *testing.T) {
 			for n := 1; n <= writes; n++ {
 				t.Run(fmt.Sprint("write ", n, " refused"), func(t *testing.T) {
 					t.Parallel()
-					if sc.name == "cancel" && n == writes {
-						// Known gap, left to the owner of internal/session:
-						// the sale record says canceled, the POS record
-						// write was refused; the redelivered cancel answers
-						// with the final event again (replay: true, same
-						// Nats-Msg-Id) although this process already sent it.
-						t.Skip("known: a redelivered cancel re-sends its final event marked replay when only the POS record write was refused")
-					}
 					h := newHarness(t)
 					sc.setup(t, h)
 					h.store.setRefuse(func(op, key string, w int) error {

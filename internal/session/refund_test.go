@@ -51,7 +51,7 @@ func TestRefund(t *testing.T) {
 		{"resent refund_id", []step{
 			{"r1", "30", "refunded/partially_refunded", "30.00", false},
 			{"r1", "30", "refunded/partially_refunded", "30.00", true},
-			{"r1", "99", "refunded/partially_refunded", "30.00", true}, // the refund_id decides
+			{"r1", "99", "rejected/duplicate_refund_id", "", false}, // the same id for another amount
 		}},
 		{"more than is left", []step{
 			{"r1", "60", "refunded/partially_refunded", "60.00", false},
