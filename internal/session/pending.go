@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"slices"
-	"time"
 
 	"github.com/posagent/posagent/internal/command"
 	"github.com/posagent/posagent/internal/money"
@@ -54,34 +53,10 @@ func (s *Session) addPending(ctx context.Context, saleID string) error {
 	return nil
 }
 
-func (s *Session) startPending(saleID string) {
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		s.resolvePending(s.ctx, saleID)
-	}()
-}
-
-// resolvePending asks again, at the create resolver's backoff, until the
+// startPending asks again, at the create resolver's backoff, until the
 // sale has nothing pending.
-func (s *Session) resolvePending(ctx context.Context, saleID string) {
-	wait := min(time.Second, s.cfg.ResolveMaxInterval)
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		done, err := s.pendingOnce(ctx, saleID)
-		if done || ctx.Err() != nil {
-			return
-		}
-		s.log.Warn("resolving a lost cancel or refund failed; will retry", "sale_id", saleID, "err", err, "next", wait)
-		wait = min(wait*2, s.cfg.ResolveMaxInterval)
-		t.Reset(wait)
-	}
+func (s *Session) startPending(saleID string) {
+	s.startRetrying(saleID, "resolving a lost cancel or refund failed; will retry", s.pendingOnce)
 }
 
 // pendingOnce makes one attempt at each pending operation of the sale; it

@@ -11,14 +11,21 @@ import (
 // sent again until the API answers. An order it finds is canceled (or, if
 // the customer paid it through the POS's fixed QR, reported as processed).
 func (s *Session) startResolver(saleID string) {
+	s.startRetrying(saleID, "resolving a lost create failed; will retry", s.resolveOnce)
+}
+
+// startRetrying runs once for the sale in the background, at the create
+// resolver's backoff (1 s doubling up to ResolveMaxInterval), until it
+// reports done or the session stops.
+func (s *Session) startRetrying(saleID, failure string, once func(ctx context.Context, saleID string) (bool, error)) {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
-		s.resolve(s.ctx, saleID)
+		s.retryUntilDone(s.ctx, saleID, failure, once)
 	}()
 }
 
-func (s *Session) resolve(ctx context.Context, saleID string) {
+func (s *Session) retryUntilDone(ctx context.Context, saleID, failure string, once func(ctx context.Context, saleID string) (bool, error)) {
 	wait := min(time.Second, s.cfg.ResolveMaxInterval)
 	t := time.NewTimer(wait)
 	defer t.Stop()
@@ -28,14 +35,11 @@ func (s *Session) resolve(ctx context.Context, saleID string) {
 			return
 		case <-t.C:
 		}
-		done, err := s.resolveOnce(ctx, saleID)
-		if done {
+		done, err := once(ctx, saleID)
+		if done || ctx.Err() != nil {
 			return
 		}
-		if ctx.Err() != nil {
-			return
-		}
-		s.log.Warn("resolving a lost create failed; will retry", "sale_id", saleID, "err", err, "next", wait)
+		s.log.Warn(failure, "sale_id", saleID, "err", err, "next", wait)
 		wait = min(wait*2, s.cfg.ResolveMaxInterval)
 		t.Reset(wait)
 	}
