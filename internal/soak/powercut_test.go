@@ -158,24 +158,7 @@ func TestPowerCut(t *testing.T) {
 // newPowerCutWorld builds the agent and powercutfs, mounts the state
 // directory, and starts the agent with its embedded NATS server on it.
 func newPowerCutWorld(t *testing.T, sz size, syncMode, fsMode string) (*world, *powerFS) {
-	w := &world{t: t, sz: sz, began: time.Now(), dirs: map[string]string{}, printers: map[string]*ptyPrinter{}}
-	root := t.TempDir()
-	if sz.keep != "" {
-		if err := os.MkdirAll(sz.keep, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		var err error
-		if root, err = os.MkdirTemp(sz.keep, fmt.Sprintf("powercut-%d-", sz.seed)); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("run files kept in %s", root)
-	}
-	for _, d := range []string{"bin", "logs", "disk", "state", "printers"} {
-		w.dirs[d] = filepath.Join(root, d)
-		if err := os.MkdirAll(w.dirs[d], 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	w, root := newWorldDirs(t, sz, "powercut", "bin", "logs", "disk", "state", "printers")
 	bctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	bin, err := buildAgent(bctx, w.dirs["bin"], sz.race)
 	if err == nil {

@@ -41,26 +41,34 @@ type world struct {
 	pub      *publisher
 }
 
-// newWorld builds the agent and starts everything, ready for sales.
-func newWorld(t *testing.T, sz size) *world {
-	w := &world{t: t, sz: sz, began: time.Now(), dirs: map[string]string{}, printers: map[string]*ptyPrinter{}}
-	root := t.TempDir()
+// newWorldDirs is a world with its run directories made: under a temporary
+// directory, or kept under -soak.keep as <prefix>-<seed>-*; root is their
+// parent, for the run's other files.
+func newWorldDirs(t *testing.T, sz size, prefix string, dirs ...string) (w *world, root string) {
+	w = &world{t: t, sz: sz, began: time.Now(), dirs: map[string]string{}, printers: map[string]*ptyPrinter{}}
+	root = t.TempDir()
 	if sz.keep != "" {
 		if err := os.MkdirAll(sz.keep, 0o755); err != nil {
 			t.Fatal(err)
 		}
 		var err error
-		if root, err = os.MkdirTemp(sz.keep, fmt.Sprintf("soak-%d-", sz.seed)); err != nil {
+		if root, err = os.MkdirTemp(sz.keep, fmt.Sprintf("%s-%d-", prefix, sz.seed)); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("run files kept in %s", root)
 	}
-	for _, d := range []string{"bin", "logs", "nats", "state", "printers"} {
+	for _, d := range dirs {
 		w.dirs[d] = filepath.Join(root, d)
 		if err := os.MkdirAll(w.dirs[d], 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return w, root
+}
+
+// newWorld builds the agent and starts everything, ready for sales.
+func newWorld(t *testing.T, sz size) *world {
+	w, root := newWorldDirs(t, sz, "soak", "bin", "logs", "nats", "state", "printers")
 	bctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	bin, err := buildAgent(bctx, w.dirs["bin"], sz.race)
 	cancel()
