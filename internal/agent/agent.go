@@ -220,7 +220,7 @@ func (a *Agent) setUp(ctx context.Context) (w *wiring, err error) {
 	if err := w.streams.Ensure(setupCtx, w.js, cfg.StoreID, w.posIDs); err != nil {
 		return w, err
 	}
-	store, err := salestore.Open(setupCtx, w.js, salestore.Options{Bucket: saleBucket(cfg.StoreID), TTL: cfg.SaleRetention, MaxBytes: cfg.NATS.RecordsMaxBytes})
+	store, err := salestore.Open(setupCtx, w.js, a.storeOptions())
 	if err != nil {
 		return w, err
 	}
@@ -242,6 +242,12 @@ func (a *Agent) setUp(ctx context.Context) (w *wiring, err error) {
 	w.pub = events.NewPublisher(w.js, cfg.NATS.SubjectPrefix, cfg.StoreID)
 	w.srv, w.ln, err = a.listenHTTP()
 	return w, err
+}
+
+// storeOptions is the sale records bucket as the configuration sizes it:
+// the same whether it is opened at start or remade after damage.
+func (a *Agent) storeOptions() salestore.Options {
+	return salestore.Options{Bucket: saleBucket(a.cfg.StoreID), TTL: a.cfg.SaleRetention, MaxBytes: a.cfg.NATS.RecordsMaxBytes}
 }
 
 // serve runs every part of the daemon in one errgroup that is always

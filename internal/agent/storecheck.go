@@ -114,7 +114,7 @@ func (a *Agent) remakeStore(ctx context.Context, js jetstream.JetStream, store *
 	if err := salestore.Drop(ctx, js, store.Bucket()); err != nil {
 		return nil, err
 	}
-	fresh, err := salestore.Open(ctx, js, salestore.Options{Bucket: store.Bucket(), TTL: a.cfg.SaleRetention})
+	fresh, err := salestore.Open(ctx, js, a.storeOptions())
 	if err != nil {
 		return nil, err
 	}
