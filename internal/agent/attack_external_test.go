@@ -147,4 +147,5 @@ func TestExternalServerRoles(t *testing.T) {
 			t.Fatalf("forged event stored: %s", r.Raw)
 		}
 	}
+	attackReplySubjects(t, h, "S001")
 }

@@ -430,10 +430,22 @@ func (h *harness) agentConn() *nats.Conn {
 	h.mu.Lock()
 	srv := h.agent.embedded
 	h.mu.Unlock()
-	if srv == nil {
+	var nc *nats.Conn
+	var err error
+	switch {
+	case srv != nil:
+		nc, err = srv.Connect()
+	case h.cfg.NATS.Auth.User != "":
+		// An external server: the agent's user, with its inbox prefix.
+		var pw []byte
+		if pw, err = os.ReadFile(h.cfg.NATS.Auth.PasswordFile); err != nil {
+			h.t.Fatal(err)
+		}
+		nc, err = nats.Connect(h.cfg.NATS.URL, nats.UserInfo(h.cfg.NATS.Auth.User, strings.TrimSpace(string(pw))),
+			nats.CustomInboxPrefix(embeddednats.AgentInboxPrefix))
+	default:
 		return h.nc
 	}
-	nc, err := srv.Connect()
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -468,41 +480,46 @@ func TestUsersFile(t *testing.T) {
 // subject is a sale record or an event subject, so that whoever answers —
 // the agent's status service and $SRV discovery, JetStream's PubAck, the
 // JetStream API — publishes its answer there. nats-server checks no
-// permission on a reply subject, and its own answers and the agent's
-// reach any subject of the account, so today every one of these lands:
-// found while writing this suite, see README "Security", known limits.
-// The fix is an account of their own for the registers (their replies
-// then come back through the import, never into the agent's account);
-// this test states what must hold once it exists.
+// permission on a reply subject: in one account every one of these
+// landed (four sale records and a stored "processed" that was a discovery
+// reply). With the registers in an account of their own each request
+// crosses a service import, which gives it a private reply subject.
+// TestExternalServerRoles runs the same attack on deploy/nats/posagent.conf.
 func TestAttackReplySubjectInjection(t *testing.T) {
-	t.Skip("known gap: reply subjects are not permission-checked by nats-server; needs registers in their own account (README Security, known limits)")
-	h := newHarnessNoRegister(t)
-	useRegister(t, h, attackConn(t, h, nil))
-	h.send("POS1", "sale", `{"sale_id":"s1","total_amount":"10.00"}`)
-	h.waitSale("s1", "created")
+	rolesCases(t, func(t *testing.T, h *harness) { attackReplySubjects(t, h, "S1") })
+}
+
+// attackReplySubjects sends the requests with forged reply subjects from
+// h's register at store, then checks that no sale record was written and
+// nothing but events was stored in the events stream.
+func attackReplySubjects(t *testing.T, h *harness, store string) {
+	t.Helper()
+	h.send("POS1", "sale", `{"sale_id":"inject1","total_amount":"10.00"}`)
+	h.waitSale("inject1", "created")
+	kvSubject := "$KV.posagent_" + store + "."
 	for reply, subject := range map[string]string{
-		"$KV.posagent_S1.evil1":     "pos.S1.POS1.status",
-		"$KV.posagent_S1.evil2":     "$SRV.INFO",
-		"$KV.posagent_S1.evil3":     "$JS.API.STREAM.INFO.POS_EVT",
-		"pos.S1.POS1.evt.processed": "$SRV.PING",
+		kvSubject + "evil1":                    "pos." + store + ".POS1.status",
+		kvSubject + "evil2":                    "$SRV.INFO",
+		kvSubject + "evil3":                    "$JS.API.STREAM.INFO.POS_EVT",
+		"pos." + store + ".POS1.evt.processed": "$SRV.PING",
 	} {
 		if err := h.nc.PublishRequest(subject, reply, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := h.nc.PublishRequest("pos.S1.POS3.cmd.display", "$KV.posagent_S1.evil4", []byte(`{}`)); err != nil {
+	if err := h.nc.PublishRequest("pos."+store+".POS3.cmd.display", kvSubject+"evil4", []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
 	// Barrier: a later sale's event; the answers above came before it.
-	h.send("POS3", "sale", `{"sale_id":"after","total_amount":"1.00"}`)
-	h.waitSale("after", "created")
+	h.send("POS3", "sale", `{"sale_id":"inject-after","total_amount":"1.00"}`)
+	h.waitSale("inject-after", "created")
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	js, err := jetstream.New(h.agentConn())
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv, err := js.KeyValue(ctx, "posagent_S1")
+	kv, err := js.KeyValue(ctx, "posagent_"+store)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,16 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/posagent/posagent/internal/config"
 	"github.com/posagent/posagent/internal/register"
 )
 
@@ -100,7 +104,9 @@ func TestCorruptStateDirectory(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(strings.NewReplacer("/", "_", " ", "_").Replace(c.stream+"/"+c.file+"/"+c.damage.name), func(t *testing.T) {
-			h := newHarness(t)
+			// A size other than the default: a bucket remade after the
+			// damage must keep it (it was once remade with the TTL only).
+			h := newHarness(t, withConfig(func(c *config.Config) { c.NATS.RecordsMaxBytes = 24 << 20 }))
 			h.sellPaid(5)
 			h.stop()
 			p := filepath.Join(h.streamDir(c.stream), c.file)
@@ -130,6 +136,7 @@ func TestCorruptStateDirectory(t *testing.T) {
 					t.Errorf("sale %s resent after the damage: %s (replay %v), want its latest event replayed", id, ev.Status, ev.Replay)
 				}
 			}
+			h.checkRecordsMaxBytes(24 << 20)
 			// A new sale sells.
 			h.send("POS1", "sale", `{"sale_id":"after","total_amount":"99.00"}`)
 			created := h.waitSale("after", "created").Event
@@ -165,5 +172,24 @@ func TestCorruptStateDirectory(t *testing.T) {
 			t.Logf("/healthz: %s", body)
 			h.stop()
 		})
+	}
+}
+
+// checkRecordsMaxBytes fails the test unless the sale records' stream is
+// limited to want bytes.
+func (h *harness) checkRecordsMaxBytes(want int64) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	js, err := jetstream.New(h.agentConn())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	st, err := js.Stream(ctx, "KV_"+saleBucket(h.cfg.StoreID))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if got := st.CachedInfo().Config.MaxBytes; got != want {
+		h.t.Errorf("sale records stream MaxBytes %d, want %d (nats.records_max_bytes)", got, want)
 	}
 }

@@ -319,15 +319,27 @@ func (h *harness) storedEvents() []register.Received {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	// Batches, not Next: an ordered consumer makes a new server-side
+	// consumer for every fetch, a register may not delete them, and a
+	// stream holds at most 1,000 consumers (they expire when idle).
 	var out []register.Received
 	for uint64(len(out)) < info.State.Msgs {
-		m, err := cons.Next(jetstream.FetchMaxWait(wait))
+		batch, err := cons.Fetch(int(min(info.State.Msgs-uint64(len(out)), 500)), jetstream.FetchMaxWait(wait))
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		r := register.Received{Subject: m.Subject(), MsgID: m.Headers().Get(jetstream.MsgIDHeader), Raw: m.Data()}
-		_ = json.Unmarshal(m.Data(), &r.Event)
-		out = append(out, r)
+		before := len(out)
+		for m := range batch.Messages() {
+			r := register.Received{Subject: m.Subject(), MsgID: m.Headers().Get(jetstream.MsgIDHeader), Raw: m.Data()}
+			_ = json.Unmarshal(m.Data(), &r.Event)
+			out = append(out, r)
+		}
+		if err := batch.Error(); err != nil {
+			h.t.Fatal(err)
+		}
+		if len(out) == before {
+			h.t.Fatalf("events stream: %d of %d events read, then nothing for %s", len(out), info.State.Msgs, wait)
+		}
 	}
 	return out
 }

@@ -3,7 +3,8 @@
 // nats.embedded). It turns the few settings an operator chooses into
 // nats-server options with safe limits (JetStream memory and disk caps, fsync
 // on every write by default), gives every client but the agent's own
-// in-process connection the register role (roles.go), optionally links it
+// in-process connection the register role, in an account of their own
+// that imports what the role may reach (roles.go, accounts.go), optionally links it
 // to head office's NATS as a leaf node in its own JetStream domain with
 // only what head office needs crossing the link (leaf.go), reports
 // start-up failures as errors naming the config key at fault, and routes
@@ -128,6 +129,11 @@ func Start(opts Options) (*Server, error) {
 		ns.Shutdown()
 		ns.WaitForShutdown()
 		return nil, describeStartError(opts.Listen, err)
+	}
+	if err := enableJetStream(ns); err != nil {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, err
 	}
 	if !ns.JetStreamEnabled() {
 		ns.Shutdown()

@@ -56,33 +56,65 @@ type Credential struct {
 // subjects are those nats-server v2.15 checks for each JetStream API call
 // (server/jetstream_api.go).
 func RegisterPermissions(r Roles) *server.Permissions {
+	var pub []string
+	for _, s := range r.services() {
+		pub = append(pub, s.subject)
+	}
+	return &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: pub},
+		Subscribe: &server.SubjectPermission{Allow: r.streams()},
+	}
+}
+
+// service is a subject a register sends requests (or plain messages) to,
+// answered in the agent's account; streamed when one request may get
+// several answers (discovery, fetch, batched direct gets).
+type service struct {
+	subject  string
+	streamed bool
+}
+
+// services lists what a register may publish to: the register role's
+// publish permissions, and the services the agent's account exports to
+// the registers' account.
+func (r Roles) services() []service {
 	pos := r.Prefix + "." + r.StoreID + ".*."
 	api, ev := "$JS.API.", r.EventsStream
-	return &server.Permissions{
-		Publish: &server.SubjectPermission{Allow: []string{
-			pos + "cmd.>",
-			pos + "status",
-			"$SRV.>",
-			api + "INFO",
-			api + "STREAM.NAMES", // clients that look a stream up by subject
-			api + "STREAM.INFO." + ev,
-			api + "STREAM.MSG.GET." + ev,
-			api + "DIRECT.GET." + ev, api + "DIRECT.GET." + ev + ".>",
-			api + "CONSUMER.CREATE." + ev, api + "CONSUMER.CREATE." + ev + ".>",
-			api + "CONSUMER.DURABLE.CREATE." + ev + ".*",
-			api + "CONSUMER.INFO." + ev + ".*",
-			api + "CONSUMER.MSG.NEXT." + ev + ".*",
-			"$JS.ACK." + ev + ".>",
-			"$JS.FC." + ev + ".>",
-		}},
-		Subscribe: &server.SubjectPermission{Allow: []string{pos + "evt.>", "_INBOX.>"}},
+	one := func(subjects ...string) []service {
+		out := make([]service, len(subjects))
+		for i, s := range subjects {
+			out[i] = service{subject: s}
+		}
+		return out
 	}
+	list := one(pos+"cmd.>", pos+"status",
+		api+"INFO",
+		api+"STREAM.NAMES", // clients that look a stream up by subject
+		api+"STREAM.INFO."+ev,
+		api+"STREAM.MSG.GET."+ev,
+		api+"CONSUMER.CREATE."+ev, api+"CONSUMER.CREATE."+ev+".>",
+		api+"CONSUMER.DURABLE.CREATE."+ev+".*",
+		api+"CONSUMER.INFO."+ev+".*",
+		"$JS.ACK."+ev+".>",
+		"$JS.FC."+ev+".>")
+	for _, s := range []string{"$SRV.>", api + "DIRECT.GET." + ev, api + "DIRECT.GET." + ev + ".>", api + "CONSUMER.MSG.NEXT." + ev + ".*"} {
+		list = append(list, service{subject: s, streamed: true})
+	}
+	return list
+}
+
+// streams lists what a register may subscribe to: the events live, and
+// its inboxes (replies, and the messages of push consumers it creates).
+func (r Roles) streams() []string {
+	return []string{r.Prefix + "." + r.StoreID + ".*.evt.>", "_INBOX.>"}
 }
 
 // users builds the server's users: the agent (in-process only, random
 // password, every right) and the registers (the register role), or,
 // without register credentials, an anonymous register role for clients
-// that present none. It returns the agent's password.
+// that present none. With Roles set the registers also live in an account
+// of their own (RegistersAccount, see registerAccounts). It returns the
+// agent's password.
 func (o Options) users(so *server.Options) (secret.String, error) {
 	pw, err := randomPassword()
 	if err != nil {
@@ -92,8 +124,13 @@ func (o Options) users(so *server.Options) (secret.String, error) {
 		AllowedConnectionTypes: map[string]struct{}{jwt.ConnectionTypeInProcess: {}}}
 	so.Users = []*server.User{agent}
 	var perms *server.Permissions
+	var regAcc *server.Account
 	if o.Roles.set() {
 		perms = RegisterPermissions(o.Roles)
+		if so.Accounts, err = registerAccounts(o.Roles); err != nil {
+			return secret.String{}, err
+		}
+		regAcc = so.Accounts[1]
 	}
 	creds := o.registers()
 	if len(creds) == 0 {
@@ -101,7 +138,7 @@ func (o Options) users(so *server.Options) (secret.String, error) {
 		if err != nil {
 			return secret.String{}, err
 		}
-		so.Users = append(so.Users, &server.User{Username: anonymousUser, Password: anon.Reveal(), Permissions: perms})
+		so.Users = append(so.Users, &server.User{Username: anonymousUser, Password: anon.Reveal(), Permissions: perms, Account: regAcc})
 		so.NoAuthUser = anonymousUser
 		return pw, nil
 	}
@@ -114,7 +151,7 @@ func (o Options) users(so *server.Options) (secret.String, error) {
 			return secret.String{}, fmt.Errorf("embedded NATS: auth: register user %q: no password", c.User)
 		}
 		seen[c.User] = true
-		so.Users = append(so.Users, &server.User{Username: c.User, Password: c.Password.Reveal(), Permissions: perms})
+		so.Users = append(so.Users, &server.User{Username: c.User, Password: c.Password.Reveal(), Permissions: perms, Account: regAcc})
 	}
 	return pw, nil
 }
