@@ -1,12 +1,14 @@
 package embeddednats
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/posagent/posagent/internal/secret"
 )
@@ -107,5 +109,55 @@ func checkRegisterRole(t *testing.T, s *Server, opts ...nats.Option) {
 	}
 	if m, err := evts.NextMsg(readyTimeout); err != nil || string(m.Data) != "real" {
 		t.Fatalf("the agent's event: %v (a forged one would have come first)", err)
+	}
+}
+
+// TestUpgradeKeepsStreams: a store written before the registers had an
+// account of their own (one account, no roles) is opened with the roles:
+// the agent still finds its streams and their messages, and a register
+// reads the events through the import.
+func TestUpgradeKeepsStreams(t *testing.T) {
+	ctx := context.Background()
+	o := testOptions(t)
+	s := start(t, o)
+	nc, err := s.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "POS_EVT", Subjects: []string{"pos.S1.*.evt.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "pos.S1.POS1.evt.created", []byte(`{"sale_id":"old"}`)); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	s.Shutdown()
+
+	o.Roles = Roles{Prefix: "pos", StoreID: "S1", EventsStream: "POS_EVT"}
+	s = start(t, o)
+	nc, err = s.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ = jetstream.New(nc)
+	st, err := js.Stream(ctx, "POS_EVT")
+	if err != nil || st.CachedInfo().State.Msgs != 1 {
+		t.Fatalf("the agent's stream after the upgrade: %v", err)
+	}
+	rc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	rjs, _ := jetstream.New(rc)
+	rst, err := rjs.Stream(ctx, "POS_EVT")
+	if err != nil {
+		t.Fatalf("a register opening the events stream: %v", err)
+	}
+	m, err := rst.GetMsg(ctx, 1)
+	if err != nil || string(m.Data) != `{"sale_id":"old"}` {
+		t.Fatalf("a register reading the old event: %v", err)
 	}
 }
