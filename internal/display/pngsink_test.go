@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/adler32"
 	"image"
 	"image/png"
 	"os"
@@ -317,6 +318,13 @@ func TestPalettedEncoderRoundTrip(t *testing.T) {
 		for i := range pal.img.Pix {
 			pal.img.Pix[i] = uint8(i*31) % uint8(len(pal.img.Palette))
 		}
+		// Runs of equal rows, as a screen has: their checksum is combined,
+		// not recomputed.
+		for y := 1; y < size.Y; y++ {
+			if y%4 != 0 {
+				copy(pal.img.Pix[y*pal.img.Stride:][:size.X], pal.img.Pix[(y-1)*pal.img.Stride:])
+			}
+		}
 		var buf bytes.Buffer
 		if err := enc.encode(&buf, pal.img); err != nil {
 			t.Fatal(err)
@@ -360,6 +368,22 @@ func TestDisplaysRobust(t *testing.T) {
 				}
 				now = now.Add(time.Second)
 			}
+		}
+	}
+}
+
+// TestAdler32Combine: the combined sum of two parts is the sum of the
+// whole, for parts of every length around the modulus.
+func TestAdler32Combine(t *testing.T) {
+	data := make([]byte, 3*adlerBase)
+	for i := range data {
+		data[i] = uint8(i*7 + i/300)
+	}
+	for _, cut := range []int{0, 1, 801, adlerBase - 1, adlerBase, adlerBase + 1, 2*adlerBase + 5, len(data)} {
+		a, b := data[:cut], data[cut:]
+		got := adler32Combine(adler32.Checksum(a), adler32.Checksum(b), len(b))
+		if want := adler32.Checksum(data); got != want {
+			t.Errorf("cut %d: combined %08x, want %08x", cut, got, want)
 		}
 	}
 }
