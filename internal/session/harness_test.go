@@ -245,6 +245,12 @@ func (h *harness) record(saleID string) *saleRecord {
 	return &r
 }
 
+// recordedFinal reports whether saleID's record holds a final state.
+func (h *harness) recordedFinal(saleID string) bool {
+	r := h.record(saleID)
+	return r != nil && r.State != stateCreating && r.State != stateAwaiting
+}
+
 // posRecord reads the POS record from the store.
 func (h *harness) posRecord() posRecord {
 	h.t.Helper()

@@ -52,11 +52,22 @@ type refundRec struct {
 	Asked string `json:"asked,omitempty"`
 }
 
-// posRecord is a POS's open work.
+// posRecord is a POS's open work. It is written once per sale, before the
+// create, and carries the sale being created, so that a sale costs three
+// writes of the records (this, the created order, the final status)
+// instead of five (docs/durability.md, "Writes per sale").
 type posRecord struct {
-	Active  string   `json:"active,omitempty"`  // sale creating or awaiting payment
-	Orphans []string `json:"orphans,omitempty"` // sales whose create is being resolved
-	Pending []string `json:"pending,omitempty"` // sales with a cancel or refund being resolved
+	// Active is the sale last started on the POS: creating, awaiting
+	// payment, or already final (it is not cleared when the sale ends:
+	// Start resumes only a sale that awaits payment, and the next sale
+	// replaces it).
+	Active string `json:"active,omitempty"`
+	// Creating is Active's record as it was when its create was sent: a
+	// command redelivered after a crash finds the request it must send
+	// again, byte for byte, before the sale has a record of its own.
+	Creating *saleRecord `json:"creating,omitempty"`
+	Orphans  []string    `json:"orphans,omitempty"` // sales whose create is being resolved
+	Pending  []string    `json:"pending,omitempty"` // sales with a cancel or refund being resolved
 }
 
 // saleStatus is the sale's status as an event status, for sale_status.
@@ -85,6 +96,18 @@ func (s *Session) getSale(ctx context.Context, saleID string) (*saleRecord, erro
 	return &r, nil
 }
 
+// creatingSale returns the POS record's sale being created when it is
+// saleID and younger than the records' retention, else nil.
+func (s *Session) creatingSale(saleID string) *saleRecord {
+	c := s.posRec.Creating
+	if c == nil || c.SaleID != saleID || c.State != stateCreating ||
+		(s.cfg.Retention > 0 && s.d.Now().Sub(c.UpdatedAt) > s.cfg.Retention) {
+		return nil
+	}
+	r := *c
+	return &r
+}
+
 func (s *Session) putSale(ctx context.Context, r *saleRecord) error {
 	r.UpdatedAt = s.d.Now().UTC()
 	return s.d.Store.Put(ctx, s.saleKey(r.SaleID), r)
@@ -93,9 +116,10 @@ func (s *Session) putSale(ctx context.Context, r *saleRecord) error {
 // setPOS writes the POS record after fn changed a copy of it; the
 // in-memory record changes only once the write succeeded.
 func (s *Session) setPOS(ctx context.Context, fn func(*posRecord)) error {
-	next := posRecord{Active: s.posRec.Active, Orphans: slices.Clone(s.posRec.Orphans), Pending: slices.Clone(s.posRec.Pending)}
+	next := posRecord{Active: s.posRec.Active, Creating: s.posRec.Creating, Orphans: slices.Clone(s.posRec.Orphans), Pending: slices.Clone(s.posRec.Pending)}
 	fn(&next)
-	if next.Active == s.posRec.Active && slices.Equal(next.Orphans, s.posRec.Orphans) && slices.Equal(next.Pending, s.posRec.Pending) {
+	if next.Active == s.posRec.Active && next.Creating == s.posRec.Creating &&
+		slices.Equal(next.Orphans, s.posRec.Orphans) && slices.Equal(next.Pending, s.posRec.Pending) {
 		return nil
 	}
 	if err := s.d.Store.Put(ctx, s.posKey(), &next); err != nil {

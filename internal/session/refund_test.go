@@ -18,7 +18,7 @@ func paidSale(t *testing.T, h *harness, saleID string) string {
 	h.waitEvent(events.Processed, saleID)
 	// The event goes out first; wait for the records too.
 	h.waitFor("the sale recorded as paid", func() bool {
-		return h.record(saleID).State == stateProcessed && h.posRecord().Active == ""
+		return h.record(saleID).State == stateProcessed
 	})
 	return id
 }

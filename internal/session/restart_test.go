@@ -1,8 +1,10 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -52,6 +54,9 @@ func TestRestartFinishesCreate(t *testing.T) {
 	}{
 		{"still open", func(t *testing.T, h *harness) {}, []string{"created"}},
 		{"paid meanwhile", func(t *testing.T, h *harness) { h.must(h.sim.Pay(h.order("A").ID)) }, []string{"created", "processed/accredited"}},
+		// An upgrade or a configuration change meanwhile: the request sent
+		// again is the one kept, byte for byte.
+		{"configuration changed", func(t *testing.T, h *harness) { h.cfg.ExpirationTime = "PT20M" }, []string{"created"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -59,7 +64,7 @@ func TestRestartFinishesCreate(t *testing.T) {
 			h := newHarness(t)
 			// The create goes through; recording it does not.
 			h.store.setRefuse(func(op, key string, w int) error {
-				if op != "get" && w > 2 {
+				if op != "get" && w > 1 {
 					return errRefused
 				}
 				return nil
@@ -68,8 +73,12 @@ func TestRestartFinishesCreate(t *testing.T) {
 			if err := h.handle(d); !errors.Is(err, errRefused) {
 				t.Fatalf("Handle = %v", err)
 			}
-			if r := h.record("A"); r.State != stateCreating {
-				t.Fatalf("record = %s", r.State)
+			// Only the POS record, with the request, was written.
+			if r := h.record("A"); r != nil {
+				t.Fatalf("record = %+v", r)
+			}
+			if p := h.posRecord(); p.Active != "A" || p.Creating == nil || p.Creating.State != stateCreating || p.Creating.Request.TotalAmount.String() != "10.00" {
+				t.Fatalf("POS record = %+v", p)
 			}
 			h.store.setRefuse(nil)
 			tc.between(t, h)
@@ -81,6 +90,15 @@ func TestRestartFinishesCreate(t *testing.T) {
 			}
 			if n := len(h.sim.OrdersByExternalReference("A")); n != 1 {
 				t.Fatalf("%d orders", n)
+			}
+			var creates [][]byte
+			for _, r := range h.sim.Requests() {
+				if r.Method == http.MethodPost && r.Path == "/v1/orders" {
+					creates = append(creates, r.Body)
+				}
+			}
+			if len(creates) != 2 || !bytes.Equal(creates[0], creates[1]) {
+				t.Fatalf("create requests differ:\n%s", bytes.Join(creates, []byte("\n")))
 			}
 		})
 	}

@@ -20,6 +20,9 @@ func (s *Session) handleSale(ctx context.Context, d Delivery, sale command.Sale)
 	if err != nil {
 		return err
 	}
+	if rec == nil {
+		rec = s.creatingSale(sale.SaleID)
+	}
 	if rec != nil {
 		// A record rebuilt from the events stream (RebuildRecords) has no
 		// fingerprint: the sale is answered from it, never created again.
@@ -125,10 +128,10 @@ func (s *Session) startSale(ctx context.Context, d Delivery, rec *saleRecord) er
 			return err
 		}
 	}
-	if err := s.putSale(ctx, rec); err != nil {
-		return err
-	}
-	if err := s.setPOS(ctx, func(p *posRecord) { p.Active = rec.SaleID }); err != nil {
+	// One write before the create: the POS's active sale and the request.
+	rec.UpdatedAt = s.d.Now().UTC()
+	creating := *rec
+	if err := s.setPOS(ctx, func(p *posRecord) { p.Active, p.Creating = rec.SaleID, &creating }); err != nil {
 		return err
 	}
 	s.cart = nil
@@ -268,6 +271,9 @@ func (s *Session) refused(ctx context.Context, d Delivery, rec *saleRecord, apiE
 	return s.setPOS(ctx, func(p *posRecord) {
 		if p.Active == rec.SaleID {
 			p.Active = ""
+		}
+		if p.Creating != nil && p.Creating.SaleID == rec.SaleID {
+			p.Creating = nil // a corrected resend is a new sale
 		}
 	})
 }

@@ -52,7 +52,7 @@ func TestSaleToFinal(t *testing.T) {
 			}
 			h.waitFor("the result on screen", func() bool {
 				sc := h.lastScreen()
-				return sc.State == tc.screen && sc.SaleID == "A1" && h.posRecord().Active == ""
+				return sc.State == tc.screen && sc.SaleID == "A1" && h.recordedFinal("A1")
 			})
 			if st := h.s.Status(); st.State != "idle" || st.LastEvent == nil || st.LastEvent.Status != final.Status {
 				t.Fatalf("status after the end = %+v", st)

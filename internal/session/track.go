@@ -64,12 +64,9 @@ func (s *Session) finish(ctx context.Context, rec *saleRecord, o *qrorder.Order,
 		s.showResult(rec, status)
 	}
 	s.log.Info("order final", "sale_id", rec.SaleID, "order_id", o.ID, "status", status, "status_detail", ev.StatusDetail)
-	return s.setPOS(ctx, func(p *posRecord) {
-		if p.Active == rec.SaleID {
-			p.Active = ""
-		}
-		p.Orphans = removeString(p.Orphans, rec.SaleID)
-	})
+	// The POS record keeps naming the ended sale as Active (see posRecord):
+	// it is written only when an orphan is resolved.
+	return s.setPOS(ctx, func(p *posRecord) { p.Orphans = removeString(p.Orphans, rec.SaleID) })
 }
 
 // cancelOrder cancels rec's order and returns the order as it now is: a
