@@ -151,6 +151,9 @@ func (c *Controller) Show(s Screen) {
 }
 
 func (c *Controller) setLocked(s Screen) {
+	if s.State == StateAwaitingPayment {
+		s.qr = &qrMemo{} // the sinks encode the QR once between them
+	}
 	c.cur = s
 	c.gen++
 	for _, w := range c.workers {

@@ -3,10 +3,13 @@ package display
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	qrcode "github.com/skip2/go-qrcode"
 )
 
 // wait is how long a test waits for something that should happen at once;
@@ -390,5 +393,44 @@ func TestControllerSettlesResults(t *testing.T) {
 	ft.c <- time.Now()
 	if s := rec.next(t); s.State != StatePaid || s.SaleID != "2" {
 		t.Fatalf("drew %s of sale %s, want paid of sale 2", s.State, s.SaleID)
+	}
+}
+
+// TestControllerEncodesQROnce: the sinks of one POS are handed one
+// screen; the first to need the QR encodes it and the others get the same
+// modules, while a screen built outside a Controller encodes its own.
+func TestControllerEncodesQROnce(t *testing.T) {
+	a, b := newRecordSink(), newRecordSink()
+	c := runController(t, ControllerConfig{POS: "P1", Sinks: []NamedSink{{"png", a}, {"web", b}}})
+	a.until(t, StateIdle)
+	b.until(t, StateIdle)
+	c.Show(Screen{State: StateAwaitingPayment, SaleID: "1", QRData: SampleDynamicQR})
+	sa, sb := a.until(t, StateAwaitingPayment), b.until(t, StateAwaitingPayment)
+	ma, err := sa.qrModules(qrcode.Medium)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := sb.qrModules(qrcode.Medium)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &ma[0][0] != &mb[0][0] {
+		t.Error("the two sinks' copies of the screen encoded the QR twice")
+	}
+	want, err := QRModules(SampleDynamicQR, qrcode.Medium)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ma, want) {
+		t.Error("the shared modules are not the payload's")
+	}
+	if ml, _ := sa.qrModules(qrcode.Low); reflect.DeepEqual(ml, ma) {
+		t.Error("another error correction level got the same modules")
+	}
+	outside := Screen{State: StateAwaitingPayment, QRData: SampleDynamicQR}
+	m1, _ := outside.qrModules(qrcode.Medium)
+	m2, _ := outside.qrModules(qrcode.Medium)
+	if &m1[0][0] == &m2[0][0] {
+		t.Error("a screen without a Controller shares modules between calls")
 	}
 }

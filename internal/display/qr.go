@@ -6,6 +6,7 @@ import (
 	"image"
 	"strconv"
 	"strings"
+	"sync"
 
 	qrcode "github.com/skip2/go-qrcode"
 )
@@ -57,6 +58,37 @@ func optionECC(l qrcode.RecoveryLevel) (qrcode.RecoveryLevel, error) {
 		return l, nil
 	}
 	return 0, fmt.Errorf("ecc: unknown recovery level %d", int(l))
+}
+
+// qrMemo keeps the modules of one payload per error correction level.
+// Encoding is most of what a QR screen costs; a POS with a png or
+// framebuffer display and the web page would otherwise do it for each.
+type qrMemo struct {
+	mu   sync.Mutex
+	mods map[qrcode.RecoveryLevel][][]bool
+}
+
+// qrModules returns QRModules(s.QRData, ecc), encoded once for all the
+// copies of s the Controller handed out. The result is shared: read only.
+func (s Screen) qrModules(ecc qrcode.RecoveryLevel) ([][]bool, error) {
+	m := s.qr
+	if m == nil {
+		return QRModules(s.QRData, ecc)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if mods, ok := m.mods[ecc]; ok {
+		return mods, nil
+	}
+	mods, err := QRModules(s.QRData, ecc)
+	if err != nil {
+		return nil, err
+	}
+	if m.mods == nil {
+		m.mods = map[qrcode.RecoveryLevel][][]bool{}
+	}
+	m.mods[ecc] = mods
+	return mods, nil
 }
 
 // QRModules encodes payload and returns its modules, [y][x], true for dark,

@@ -98,7 +98,7 @@ func plan(s Screen, size image.Point, opt RenderOptions) (framePlan, error) {
 		if s.QRData == "" {
 			return p, errNoQR
 		}
-		if p.mods, err = QRModules(s.QRData, ecc); err != nil {
+		if p.mods, err = s.qrModules(ecc); err != nil {
 			return p, err
 		}
 		qrArea, _ := awaitingAreas(size)

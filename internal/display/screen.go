@@ -58,6 +58,10 @@ type Screen struct {
 	SaleID    string
 	OrderID   string
 	ExpiresAt time.Time // zero: no countdown
+
+	// qr, set by the Controller, keeps QRData's modules once a sink has
+	// encoded them, for the screen's other sinks (copies share it).
+	qr *qrMemo
 }
 
 // clone returns s with its own copy of Lines, so a caller may reuse its

@@ -93,7 +93,7 @@ func newWebView(s Screen, pos string) (webView, error) {
 		if s.QRData == "" {
 			return webView{}, errNoQR
 		}
-		mods, err := QRModules(s.QRData, qrcode.Medium)
+		mods, err := s.qrModules(qrcode.Medium)
 		if err != nil {
 			return webView{}, err
 		}
