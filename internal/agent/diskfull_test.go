@@ -1,13 +1,16 @@
 package agent
 
 import (
+	"context"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/posagent/posagent/internal/config"
 )
@@ -73,15 +76,6 @@ func TestDiskFullRecovers(t *testing.T) {
 	if raceEnabled {
 		t.Skip("restarting JetStream in-process races inside nats-server; run without -race")
 	}
-	if os.Getenv("POSAGENT_DISKFULL_TEST") != "1" {
-		// Known defect, open: it passes most runs but failed once in CI
-		// with the register's next publish never acknowledged after
-		// recovery: the command stream (written by registers and by the
-		// consumer's acks, never by the agent's own publishes) can stay in
-		// its write-error state, and the revival only watches the agent's
-		// writes. Run it by hand with POSAGENT_DISKFULL_TEST=1.
-		t.Skip("set POSAGENT_DISKFULL_TEST=1: the command stream can stay stuck after a disk full (open defect)")
-	}
 	disk := smallDisk(t, "48m")
 	h := newHarness(t, withConfig(func(c *config.Config) {
 		c.NATS.Embedded.StoreDir = filepath.Join(disk, "nats")
@@ -101,7 +95,78 @@ func TestDiskFullRecovers(t *testing.T) {
 	if n := h.live("df1", "created"); n != 1 {
 		t.Fatalf("%d live created events", n)
 	}
-	seq := h.send("POS1", "cancel", `{"sale_id":"df1"}`)
-	_ = seq
+	h.send("POS1", "cancel", `{"sale_id":"df1"}`)
 	h.waitSale("df1", "canceled")
+}
+
+// TestDiskFullCommandsRecover: the disk fills while only registers write
+// (the command stream: their publishes, the agent's acknowledgements).
+// The agent reports the command stream refusing writes, and once space
+// returns it revives it without a restart: a register's publish is
+// acknowledged again and a sale goes through end to end.
+func TestDiskFullCommandsRecover(t *testing.T) {
+	if raceEnabled {
+		t.Skip("restarting JetStream in-process races inside nats-server; run without -race")
+	}
+	disk := smallDisk(t, "48m")
+	h := newHarness(t, withConfig(func(c *config.Config) {
+		c.NATS.Embedded.StoreDir = filepath.Join(disk, "nats")
+		c.NATS.Embedded.MaxStore = 40 << 20
+		c.NATS.EventsMaxBytes, c.NATS.CommandsMaxBytes, c.NATS.RecordsMaxBytes = 4<<20, 2<<20, 4<<20
+	}))
+	h.send("POS1", "sale", `{"sale_id":"dc0","total_amount":"1.00"}`)
+	h.waitSale("dc0", "created")
+	h.settled("POS1")
+	free := fillDisk(t, disk)
+
+	// Display commands touch neither the API nor the sale records: only
+	// the command stream is written (and the events stream, by their
+	// answers). Registers publish until the stream refuses one.
+	deadline := time.Now().Add(wait)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := h.rc.Send(ctx, "POS3", "display", []byte(`{"message":"disk full test"}`))
+		cancel()
+		if err != nil {
+			t.Logf("register's publish refused: %v", err)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the command stream kept accepting commands on a full disk\nlog:\n%s", h.logBuf.String())
+		}
+	}
+	h.waitChecks("reports the command stream", func(r healthReport) bool {
+		return strings.Contains(r.Checks["storage"], "refusing writes (commands)")
+	})
+	if code, body := h.get("/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "refusing writes (commands)") {
+		t.Fatalf("/healthz while full: %d %s", code, body)
+	}
+	free()
+
+	// A register retries its command until it is acknowledged.
+	var seq uint64
+	deadline = time.Now().Add(wait)
+	for seq == 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		s, err := h.rc.Send(ctx, "POS1", "sale", []byte(`{"sale_id":"dc1","total_amount":"2.00"}`))
+		cancel()
+		switch {
+		case err == nil:
+			seq = s
+		case time.Now().After(deadline):
+			t.Fatalf("no register's publish acknowledged after space returned: %v\nlog:\n%s", err, h.logBuf.String())
+		}
+	}
+	created := h.waitSale("dc1", "created").Event
+	if err := h.sim.Pay(created.OrderID); err != nil {
+		t.Fatal(err)
+	}
+	h.waitSale("dc1", "processed")
+	h.waitChecks("recovers", func(r healthReport) bool { return r.Status == "ok" })
+	if code, body := h.get("/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz after recovery: %d %s", code, body)
+	}
+	if n := h.live("dc1", "created"); n != 1 {
+		t.Fatalf("%d live created events", n)
+	}
 }
