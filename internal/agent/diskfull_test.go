@@ -4,79 +4,20 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/posagent/posagent/internal/config"
+	"github.com/posagent/posagent/internal/smalldisk"
 )
-
-// smallDisk mounts a tmpfs of size (e.g. "24m") for the test and removes it
-// afterwards; it skips the test where mounting is not allowed.
-func smallDisk(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a small filesystem needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("mount tmpfs: %v %s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
-	return dir
-}
-
-// fillDisk writes a file in dir until the filesystem is full; removing it
-// gives the space back.
-func fillDisk(t *testing.T, dir string) (free func()) {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			break
-		}
-	}
-	// Fill the last bytes too.
-	for n := 4096; n > 0; n /= 2 {
-		for {
-			if _, err := f.Write(buf[:n]); err != nil {
-				break
-			}
-		}
-	}
-	f.Close()
-	return func() {
-		if err := os.Remove(path); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 // TestDiskFullRecovers: the NATS store's filesystem fills up; the agent
 // reports storage, repeats no effect, and goes on by itself once space
 // returns.
-//
-// Not under the race detector: restarting JetStream inside a running
-// nats-server (v2.15.2) trips it in the server's own code (the API queue is
-// replaced while a request in flight reads it). CI runs this test without
-// -race in a step of its own.
 func TestDiskFullRecovers(t *testing.T) {
-	if raceEnabled {
-		t.Skip("restarting JetStream in-process races inside nats-server; run without -race")
-	}
-	disk := smallDisk(t, "48m")
+	disk := smalldisk.Mount(t, "48m")
 	h := newHarness(t, withConfig(func(c *config.Config) {
 		c.NATS.Embedded.StoreDir = filepath.Join(disk, "nats")
 		c.NATS.Embedded.MaxStore = 40 << 20
@@ -85,7 +26,7 @@ func TestDiskFullRecovers(t *testing.T) {
 	h.send("POS1", "sale", `{"sale_id":"df0","total_amount":"1.00"}`)
 	h.waitSale("df0", "created")
 	h.settled("POS1")
-	free := fillDisk(t, disk)
+	free := smalldisk.Fill(t, disk)
 	h.send("POS1", "sale", `{"sale_id":"df1","total_amount":"2.00"}`)
 	h.waitChecks("reports storage", func(r healthReport) bool { return strings.HasPrefix(r.Checks["storage"], "refusing writes") })
 	t.Logf("health while full: %+v", h.agent.health.report())
@@ -105,10 +46,7 @@ func TestDiskFullRecovers(t *testing.T) {
 // returns it revives it without a restart: a register's publish is
 // acknowledged again and a sale goes through end to end.
 func TestDiskFullCommandsRecover(t *testing.T) {
-	if raceEnabled {
-		t.Skip("restarting JetStream in-process races inside nats-server; run without -race")
-	}
-	disk := smallDisk(t, "48m")
+	disk := smalldisk.Mount(t, "48m")
 	h := newHarness(t, withConfig(func(c *config.Config) {
 		c.NATS.Embedded.StoreDir = filepath.Join(disk, "nats")
 		c.NATS.Embedded.MaxStore = 40 << 20
@@ -117,7 +55,7 @@ func TestDiskFullCommandsRecover(t *testing.T) {
 	h.send("POS1", "sale", `{"sale_id":"dc0","total_amount":"1.00"}`)
 	h.waitSale("dc0", "created")
 	h.settled("POS1")
-	free := fillDisk(t, disk)
+	free := smalldisk.Fill(t, disk)
 
 	// Display commands touch neither the API nor the sale records: only
 	// the command stream is written (and the events stream, by their
@@ -168,5 +106,31 @@ func TestDiskFullCommandsRecover(t *testing.T) {
 	}
 	if n := h.live("dc1", "created"); n != 1 {
 		t.Fatalf("%d live created events", n)
+	}
+}
+
+// TestStorageRefusedUntilReload: a part the server reports in its
+// write-error state stays reported whatever other writes show, counts as
+// stuck at once, and is forgotten by a reload together with the agent's
+// unanswered writes; a refusal for a limit is not.
+func TestStorageRefusedUntilReload(t *testing.T) {
+	h := newHealth(time.Second, time.Now)
+	h.storageResult("events", errors.New("maximum bytes exceeded"))
+	h.storageResult("records", errors.New("no answer from JetStream"))
+	h.storageRefused("commands", "no space left on device")
+	h.storageResult("commands", nil) // a write that succeeded before the error
+	if !h.storageStuck(time.Hour) {
+		t.Error("a part the server reported is not stuck")
+	}
+	want := "refusing writes (commands): no space left on device; refusing writes (events): maximum bytes exceeded; refusing writes (records): no answer from JetStream"
+	if got := h.report().Checks["storage"]; got != want {
+		t.Errorf("storage = %q, want %q", got, want)
+	}
+	h.storageReloaded()
+	if h.storageStuck(0) {
+		t.Error("stuck after the reload")
+	}
+	if got, want := h.report().Checks["storage"], "refusing writes (events): maximum bytes exceeded"; got != want {
+		t.Errorf("after the reload storage = %q, want %q", got, want)
 	}
 }

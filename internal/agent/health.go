@@ -162,16 +162,34 @@ func (h *health) storageRefused(part, why string) {
 	h.notifyLocked()
 }
 
-// storageReloaded forgets the write errors the reload cleared; a part
-// that fails again is reported again.
+// storageReloaded forgets the write errors a reload of JetStream clears:
+// the parts the server reported, and the agent's own writes that went
+// unanswered or hit the full disk (left standing, they would make
+// storage look stuck again with nobody writing). A limit such as maximum
+// bytes stays until a write succeeds. A part that fails again is
+// reported again.
 func (h *health) storageReloaded() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.refused) == 0 {
-		return
-	}
+	n := len(h.refused) + len(h.storage)
 	clear(h.refused)
-	h.notifyLocked()
+	for part, why := range h.storage {
+		if stuckReason(why) {
+			delete(h.storage, part)
+		}
+	}
+	if len(h.storage) == 0 {
+		h.storageDown = time.Time{}
+	}
+	if len(h.refused)+len(h.storage) != n {
+		h.notifyLocked()
+	}
+}
+
+// stuckReason tells a write the server did not answer, or that hit a
+// full disk, from one it refused for a limit.
+func stuckReason(why string) bool {
+	return strings.Contains(why, "no answer from JetStream") || strings.Contains(why, "no space left")
 }
 
 // storageStuck reports a part the server says took a write error, or
@@ -188,7 +206,7 @@ func (h *health) storageStuck(stuckAfter time.Duration) bool {
 		return false
 	}
 	for _, why := range h.storage {
-		if strings.Contains(why, "no answer from JetStream") || strings.Contains(why, "no space left") {
+		if stuckReason(why) {
 			return true
 		}
 	}

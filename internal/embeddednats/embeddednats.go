@@ -7,8 +7,9 @@
 // that imports what the role may reach (roles.go, accounts.go), optionally links it
 // to head office's NATS as a leaf node in its own JetStream domain with
 // only what head office needs crossing the link (leaf.go), reports
-// start-up failures as errors naming the config key at fault, and routes
-// the server's log lines into slog.
+// start-up failures as errors naming the config key at fault, routes the
+// server's log lines into slog, and reports a stream that took a write
+// error (a full disk) so its JetStream can be reloaded (logger.go).
 package embeddednats
 
 import (
