@@ -153,6 +153,9 @@ const (
 	reviveBackoffMax = time.Minute
 )
 
+// reloadingJetStream is logged at each reload.
+const reloadingJetStream = "storage refusing writes, and the disk has room again: reloading JetStream"
+
 // jetStreamWriteError hears from the embedded server that a stream took a
 // write error (a full disk): whoever writes to it, registers included,
 // is refused from then on, so /healthz says so and reviveJetStream reloads
@@ -215,7 +218,7 @@ func (a *Agent) reviveJetStream(ctx context.Context) {
 			backoff = min(2*backoff, reviveBackoffMax)
 		}
 		last = time.Now()
-		a.log.Warn("storage refusing writes, and the disk has room again: reloading JetStream", "jetstream_was_on", enabled)
+		a.log.Warn(reloadingJetStream, "jetstream_was_on", enabled)
 		if err := srv.ReloadJetStream(); err != nil {
 			a.health.storageResult("jetstream", errors.New("the embedded server's JetStream is off: "+err.Error()))
 			a.log.Warn("JetStream not reloaded; will try again", "err", err, "in", backoff)

@@ -79,6 +79,9 @@ func TestDiskFullCommandsRecover(t *testing.T) {
 	if code, body := h.get("/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "refusing writes (commands)") {
 		t.Fatalf("/healthz while full: %d %s", code, body)
 	}
+	if n := strings.Count(h.logBuf.String(), reloadingJetStream); n != 0 {
+		t.Fatalf("JetStream reloaded %d times while the disk was full", n)
+	}
 	free()
 
 	// A register retries its command until it is acknowledged.
@@ -106,6 +109,9 @@ func TestDiskFullCommandsRecover(t *testing.T) {
 	}
 	if n := h.live("dc1", "created"); n != 1 {
 		t.Fatalf("%d live created events", n)
+	}
+	if n := strings.Count(h.logBuf.String(), reloadingJetStream); n < 1 || n > 2 {
+		t.Fatalf("JetStream reloaded %d times for one full disk", n)
 	}
 }
 
