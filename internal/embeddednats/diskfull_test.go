@@ -13,12 +13,12 @@ import (
 	"github.com/posagent/posagent/internal/smalldisk"
 )
 
-// TestWriteErrorLines: the lines by which nats-server reports a stream's
-// write error are recognised, with the stream's name and the reason
-// without the file's path; other error lines and the registers' account
-// are not.
+// TestWriteErrorLines: the line by which nats-server reports a file
+// store's write error is recognised, with the stream's name and the
+// reason without the file's path; other error lines are not.
 func TestWriteErrorLines(t *testing.T) {
 	enospc := errors.New("write /var/lib/posagent/nats/jetstream/$G/streams/POS_CMD/msgs/4.blk: no space left on device")
+	corrupt := errors.New("malformed or corrupt message in 1.blk: invalid checksum")
 	tests := []struct {
 		name   string
 		format string
@@ -26,10 +26,13 @@ func TestWriteErrorLines(t *testing.T) {
 		want   WriteError
 		ok     bool
 	}{
-		{"stream", streamWriteErrorFormat, []any{"$G", "POS_CMD", enospc}, WriteError{"POS_CMD", "no space left on device"}, true},
 		{"file store", "Filestore [KV_posagent_S001] Critical write error: %v", []any{enospc}, WriteError{"KV_posagent_S001", "no space left on device"}, true},
-		{"registers' account", streamWriteErrorFormat, []any{RegistersAccount, "X", enospc}, WriteError{}, false},
+		{"file store, a name with brackets", "Filestore [A]B] Critical write error: %v", []any{enospc}, WriteError{"A]B", "no space left on device"}, true},
+		// The stream's own line also follows a damaged block it could not
+		// read, after which the stream takes writes again.
+		{"stream", "JetStream stream '%s > %s' critical write error: %v", []any{"$G", "KV_posagent_S001", corrupt}, WriteError{}, false},
 		{"failed store", "JetStream failed to store a msg on stream '%s > %s': %v", []any{"$G", "POS_CMD", enospc}, WriteError{}, false},
+		{"read error", "Filestore [POS_CMD] Ignoring non-write error: %v", []any{corrupt}, WriteError{}, false},
 		{"other", "error: %v", []any{enospc}, WriteError{}, false},
 	}
 	for _, tt := range tests {

@@ -18,16 +18,18 @@ import (
 // with noise an operator cannot act on.
 const plaintextPasswordWarning = "Plaintext passwords detected"
 
-// The lines by which nats-server (v2.15) says a stream took a write error
-// (a full disk, an I/O error): the stream's file store, then the stream
-// itself. From then on the stream refuses every write, and its writers get
-// no answer, until it is reloaded, even after the cause is gone
-// (Server.ReloadJetStream). The file store's line is formatted before it
-// reaches the logger, with the stream's name in it.
+// The line by which nats-server (v2.15) says a stream's file store took a
+// write error (a full disk, an I/O error): from then on the store refuses
+// every write, and the stream's writers get no answer, until the stream is
+// reloaded, even after the cause is gone (Server.ReloadJetStream). The
+// line is formatted with the stream's name before it reaches the logger.
+// The server's other line, "JetStream stream '<account> > <stream>'
+// critical write error", is not the sign: it also follows a message the
+// stream could not read back (a damaged block), after which a server
+// without a cluster goes on taking writes.
 const (
-	streamWriteErrorFormat = "JetStream stream '%s > %s' critical write error: %v" // account, stream, error
-	fileStoreLinePrefix    = "Filestore ["
-	fileStoreWriteError    = "] Critical write error: %v" // the stream's name before it, the error as the argument
+	fileStoreLinePrefix = "Filestore ["
+	fileStoreWriteError = "] Critical write error: %v" // the stream's name before it, the error as the argument
 )
 
 // WriteError is a stream of the agent's account that took a write error
@@ -78,20 +80,15 @@ func (a *logAdapter) Errorf(format string, v ...any) {
 	}
 }
 
-// writeError recognises a stream's write error among the server's error
-// lines. Only the agent's account has streams; the registers' holds none.
+// writeError recognises a file store's write error among the server's
+// error lines. Only the agent's account has streams; the registers' holds
+// none.
 func writeError(format string, v []any) (WriteError, bool) {
-	switch {
-	case format == streamWriteErrorFormat && len(v) == 3:
-		if acc := fmt.Sprint(v[0]); acc != server.DEFAULT_GLOBAL_ACCOUNT {
-			return WriteError{}, false
-		}
-		return WriteError{Stream: fmt.Sprint(v[1]), Err: reason(v[2])}, true
-	case strings.HasPrefix(format, fileStoreLinePrefix) && strings.HasSuffix(format, fileStoreWriteError) && len(v) == 1:
-		name := strings.TrimSuffix(strings.TrimPrefix(format, fileStoreLinePrefix), fileStoreWriteError)
-		return WriteError{Stream: name, Err: reason(v[0])}, true
+	if !strings.HasPrefix(format, fileStoreLinePrefix) || !strings.HasSuffix(format, fileStoreWriteError) || len(v) != 1 {
+		return WriteError{}, false
 	}
-	return WriteError{}, false
+	name := strings.TrimSuffix(strings.TrimPrefix(format, fileStoreLinePrefix), fileStoreWriteError)
+	return WriteError{Stream: name, Err: reason(v[0])}, true
 }
 
 // reason keeps the end of an error: "write /var/lib/.../4.blk: no space
