@@ -59,7 +59,7 @@ func (a *Agent) connect(ctx context.Context) (*nats.Conn, error) {
 		srv, err := embeddednats.Start(embeddednats.Options{
 			Listen: emb.Listen, User: emb.Auth.User, Password: pw, Registers: registers, CertFile: emb.TLS.CertFile, KeyFile: emb.TLS.KeyFile,
 			StoreDir: emb.StoreDir, MaxMemory: emb.MaxMemory, MaxStore: emb.MaxStore, Sync: emb.Sync,
-			ServerName: "posagent-" + a.cfg.StoreID, Logger: a.log.With("component", "nats-server"),
+			ServerName: "posagent-" + a.cfg.StoreID, Logger: a.log.With("component", "nats-server"), WriteErrors: a.jetStreamWriteError,
 			Domain: emb.Domain, Leaf: leafOptions(a.cfg),
 			Roles: embeddednats.Roles{Prefix: cfg.SubjectPrefix, StoreID: a.cfg.StoreID, EventsStream: cfg.Streams.Events},
 		})

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/posagent/posagent/internal/command"
+	"github.com/posagent/posagent/internal/embeddednats"
 	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/intake"
 	"github.com/posagent/posagent/internal/session"
@@ -141,20 +142,49 @@ func (a *Agent) answerStray(ctx context.Context, pub session.Publisher, st intak
 }
 
 // reviveEvery is how often the embedded server's JetStream is checked;
-// stuckAfter is how long writes must fail, none succeeding, before
-// JetStream is restarted.
+// stuckAfter is how long the agent's own writes must fail, none
+// succeeding, before JetStream counts as stuck when the server has not
+// said so; reloads are at least reviveBackoff apart, doubling while
+// they do not last, up to reviveBackoffMax.
 const (
-	reviveEvery = 2 * time.Second
-	stuckAfter  = 10 * time.Second
+	reviveEvery      = 2 * time.Second
+	stuckAfter       = 10 * time.Second
+	reviveBackoff    = 2 * time.Second
+	reviveBackoffMax = time.Minute
 )
 
+// reloadingJetStream is logged at each reload.
+const reloadingJetStream = "storage refusing writes, and the disk has room again: reloading JetStream"
+
+// jetStreamWriteError hears from the embedded server that a stream took a
+// write error (a full disk): whoever writes to it, registers included,
+// is refused from then on, so /healthz says so and reviveJetStream reloads
+// it once the disk has room again.
+func (a *Agent) jetStreamWriteError(we embeddednats.WriteError) {
+	part := we.Stream
+	switch we.Stream {
+	case a.cfg.NATS.Streams.Commands:
+		part = "commands"
+	case a.cfg.NATS.Streams.Events:
+		part = "events"
+	case "KV_" + saleBucket(a.cfg.StoreID):
+		part = "records"
+	}
+	a.health.storageRefused(part, we.Err)
+}
+
 // reviveJetStream brings the embedded server's JetStream back after the
-// disk was full: nats-server either switches JetStream off, or leaves the
-// stream that hit "no space left on device" refusing every write even
-// after space returns. Once the store's filesystem has room again, the
-// agent restarts JetStream (streams, consumers and records are reloaded
-// from disk), so storage recovers without restarting the agent. Only the
-// embedded server: an external one is its operator's.
+// disk was full: a stream that hit "no space left on device" (or any
+// write error) refuses every write even after space returns, and on some
+// paths nats-server switches JetStream off altogether. Once storage is
+// stuck (the server reported a stream's write error, or the agent's own
+// writes have gone unanswered for stuckAfter) and the store's filesystem
+// has at least 1 MiB free, the agent reloads JetStream for its account
+// (streams, consumers and records are reopened from disk, nothing is
+// lost), so storage recovers without restarting the agent. Reloads are
+// spaced by a doubling backoff, so a disk that keeps filling up is not
+// answered by a loop of reloads. Only the embedded server: an external
+// one is its operator's.
 func (a *Agent) reviveJetStream(ctx context.Context) {
 	a.mu.Lock()
 	srv := a.embedded
@@ -163,11 +193,9 @@ func (a *Agent) reviveJetStream(ctx context.Context) {
 		return
 	}
 	ns := srv.NATS()
-	cfg := ns.JetStreamConfig()
-	if cfg == nil {
-		return
-	}
-	saved := *cfg
+	dir := a.cfg.NATS.Embedded.StoreDir
+	backoff := reviveBackoff
+	var last time.Time // the last reload
 	t := time.NewTicker(reviveEvery)
 	defer t.Stop()
 	for {
@@ -177,23 +205,27 @@ func (a *Agent) reviveJetStream(ctx context.Context) {
 		case <-t.C:
 		}
 		enabled := ns.JetStreamEnabled()
-		if enabled && !a.health.storageStuck(stuckAfter) || !diskHasRoom(saved.StoreDir) {
+		if enabled && !a.health.storageStuck(stuckAfter) {
+			if !last.IsZero() && time.Since(last) > reviveBackoffMax {
+				backoff = reviveBackoff // the last reload held
+			}
 			continue
 		}
-		if enabled {
-			a.log.Warn("storage stuck after a full disk, and the disk has room again: restarting JetStream")
-			if err := ns.ShutdownJetStream(); err != nil {
-				a.log.Warn("stopping JetStream failed", "err", err)
-				continue
-			}
+		if !last.IsZero() && time.Since(last) < backoff || !diskHasRoom(dir) {
+			continue
 		}
-		c := saved
-		if err := ns.EnableJetStream(&c); err != nil {
+		if !last.IsZero() {
+			backoff = min(2*backoff, reviveBackoffMax)
+		}
+		last = time.Now()
+		a.log.Warn(reloadingJetStream, "jetstream_was_on", enabled)
+		if err := srv.ReloadJetStream(); err != nil {
 			a.health.storageResult("jetstream", errors.New("the embedded server's JetStream is off: "+err.Error()))
-			a.log.Warn("JetStream still off; will try again", "err", err, "in", reviveEvery)
+			a.log.Warn("JetStream not reloaded; will try again", "err", err, "in", backoff)
 			continue
 		}
 		a.health.storageResult("jetstream", nil)
-		a.log.Info("JetStream is back on")
+		a.health.storageReloaded()
+		a.log.Info("JetStream reloaded")
 	}
 }

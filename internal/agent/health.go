@@ -24,10 +24,14 @@ type health struct {
 	now         func() time.Time
 	storage     map[string]string // "records", "events" -> why writes are refused
 	storageDown time.Time         // since when storage fails without a success
-	consumers   map[string]consumerHealth
-	printers    map[string]interface{ Health() string }
-	store       func() string // the state directory check (storecheck.go); informational
-	changed     chan struct{} // closed and replaced when a check changes
+	// refused: the parts ("commands", "events", "records") the server
+	// says took a write error; they refuse every write, whoever writes,
+	// until JetStream is reloaded (reviveJetStream).
+	refused   map[string]string
+	consumers map[string]consumerHealth
+	printers  map[string]interface{ Health() string }
+	store     func() string // the state directory check (storecheck.go); informational
+	changed   chan struct{} // closed and replaced when a check changes
 }
 
 // consumerHealth is what the health asks a POS's consumer.
@@ -38,7 +42,7 @@ type consumerHealth interface {
 
 func newHealth(retryBudget time.Duration, now func() time.Time) *health {
 	return &health{nats: "connecting", apiToken: "unknown", retryBudget: retryBudget, now: now,
-		storage: map[string]string{}, consumers: map[string]consumerHealth{},
+		storage: map[string]string{}, refused: map[string]string{}, consumers: map[string]consumerHealth{},
 		printers: map[string]interface{ Health() string }{}, changed: make(chan struct{})}
 }
 
@@ -145,17 +149,64 @@ func (h *health) storageResult(part string, err error) {
 	}
 }
 
-// storageStuck reports writes the server did not answer or that hit a
-// full disk, with no success for at least stuckAfter: the sign of a
-// stream stuck on a write error (a slow disk has successes in between).
+// storageRefused records that the server put part in its write-error
+// state: writes to it are refused until JetStream is reloaded, whatever
+// the agent's own writes to other parts show meanwhile.
+func (h *health) storageRefused(part, why string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.refused[part] == why {
+		return
+	}
+	h.refused[part] = why
+	h.notifyLocked()
+}
+
+// storageReloaded forgets the write errors a reload of JetStream clears:
+// the parts the server reported, and the agent's own writes that went
+// unanswered or hit the full disk (left standing, they would make
+// storage look stuck again with nobody writing). A limit such as maximum
+// bytes stays until a write succeeds. A part that fails again is
+// reported again.
+func (h *health) storageReloaded() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := len(h.refused) + len(h.storage)
+	clear(h.refused)
+	for part, why := range h.storage {
+		if stuckReason(why) {
+			delete(h.storage, part)
+		}
+	}
+	if len(h.storage) == 0 {
+		h.storageDown = time.Time{}
+	}
+	if len(h.refused)+len(h.storage) != n {
+		h.notifyLocked()
+	}
+}
+
+// stuckReason tells a write the server did not answer, or that hit a
+// full disk, from one it refused for a limit.
+func stuckReason(why string) bool {
+	return strings.Contains(why, "no answer from JetStream") || strings.Contains(why, "no space left")
+}
+
+// storageStuck reports a part the server says took a write error, or
+// writes the server did not answer or that hit a full disk with no
+// success for at least stuckAfter: the sign of a stream stuck on a write
+// error (a slow disk has successes in between).
 func (h *health) storageStuck(stuckAfter time.Duration) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if len(h.refused) > 0 {
+		return true
+	}
 	if h.storageDown.IsZero() || h.now().Sub(h.storageDown) < stuckAfter {
 		return false
 	}
 	for _, why := range h.storage {
-		if strings.Contains(why, "no answer from JetStream") || strings.Contains(why, "no space left") {
+		if stuckReason(why) {
 			return true
 		}
 	}
@@ -220,12 +271,17 @@ func (h *health) apiCheck() string {
 }
 
 func (h *health) storageCheck() string {
-	if len(h.storage) == 0 {
+	if len(h.storage) == 0 && len(h.refused) == 0 {
 		return "ok"
 	}
-	parts := make([]string, 0, len(h.storage))
-	for _, why := range h.storage {
-		parts = append(parts, why)
+	parts := make([]string, 0, len(h.storage)+len(h.refused))
+	for part, why := range h.refused {
+		parts = append(parts, "refusing writes ("+part+"): "+why)
+	}
+	for part, why := range h.storage {
+		if _, ok := h.refused[part]; !ok {
+			parts = append(parts, why)
+		}
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, "; ")

@@ -7,8 +7,9 @@
 // that imports what the role may reach (roles.go, accounts.go), optionally links it
 // to head office's NATS as a leaf node in its own JetStream domain with
 // only what head office needs crossing the link (leaf.go), reports
-// start-up failures as errors naming the config key at fault, and routes
-// the server's log lines into slog.
+// start-up failures as errors naming the config key at fault, routes the
+// server's log lines into slog, and reports a stream that took a write
+// error (a full disk) so its JetStream can be reloaded (logger.go).
 package embeddednats
 
 import (
@@ -80,13 +81,20 @@ type Options struct {
 	// Logger receives the server's own log lines: notices at Info, warnings
 	// at Warn, errors at Error; debug and trace are dropped. nil discards.
 	Logger *slog.Logger
+	// WriteErrors, when set, hears of each stream of the agent's account
+	// that took a write error (a full disk): nats-server refuses every
+	// write to it from then on, until ReloadJetStream. Called on a server
+	// goroutine; it must not block.
+	WriteErrors func(WriteError)
 }
 
 // Server is a running embedded NATS server.
 type Server struct {
 	ns       *server.Server
-	host     string        // as configured
-	password secret.String // the agent's, drawn at start
+	js       server.JetStreamConfig // as started, to turn JetStream back on
+	reload   sync.Mutex             // one ReloadJetStream at a time
+	host     string                 // as configured
+	password secret.String          // the agent's, drawn at start
 	tls      bool
 	stopOnce sync.Once
 }
@@ -116,6 +124,7 @@ func Start(opts Options) (*Server, error) {
 		default: // the first fatal error is the one that explains the failure
 		}
 	})
+	adapter.onWriteError = opts.WriteErrors
 
 	ns, err := server.NewServer(so)
 	if err != nil {
@@ -140,7 +149,7 @@ func Start(opts Options) (*Server, error) {
 		ns.WaitForShutdown()
 		return nil, errors.New("embedded NATS: JetStream is not enabled after start")
 	}
-	return &Server{ns: ns, host: so.Host, password: agentPW, tls: so.TLSConfig != nil}, nil
+	return &Server{ns: ns, js: *ns.JetStreamConfig(), host: so.Host, password: agentPW, tls: so.TLSConfig != nil}, nil
 }
 
 // serverOptions checks o and translates it into nats-server options.
@@ -378,4 +387,29 @@ func (s *Server) Shutdown() {
 		s.ns.Shutdown()
 		s.ns.WaitForShutdown()
 	})
+}
+
+// ReloadJetStream reopens the agent's account's streams, consumers and
+// buckets from the store directory, nothing deleted: the way out for a
+// stream that took a write error (WriteError), which nats-server leaves
+// refusing every write even after space returns. If the server switched
+// JetStream off altogether (it does so on some out-of-space paths), it is
+// switched back on. Clients keep their connections; requests in flight
+// during the reload may go unanswered.
+func (s *Server) ReloadJetStream() error {
+	s.reload.Lock()
+	defer s.reload.Unlock()
+	if s.ns.JetStreamEnabled() {
+		if acc := s.ns.GlobalAccount(); acc.JetStreamEnabled() {
+			if err := acc.DisableJetStream(); err != nil {
+				return fmt.Errorf("embedded NATS: reload JetStream: stop the agent's account: %w", err)
+			}
+		}
+	} else {
+		c := s.js
+		if err := s.ns.EnableJetStream(&c); err != nil {
+			return fmt.Errorf("embedded NATS: reload JetStream: %w", err)
+		}
+	}
+	return enableJetStream(s.ns)
 }
