@@ -269,9 +269,6 @@ func (a *Agent) serve(ctx context.Context, w *wiring) error {
 		_ = w.srv.Shutdown(shutCtx)
 		cancel()
 		stopRun()
-		for _, s := range a.allSessions() {
-			s.Wait()
-		}
 		if gerr := g.Wait(); err == nil && !errors.Is(gerr, context.Canceled) {
 			err = gerr
 		}
@@ -334,8 +331,16 @@ func (a *Agent) startPOS(g *errgroup.Group, gctx context.Context, w *wiring) ([]
 		if parts.printer != nil {
 			g.Go(func() error { return parts.printer.Run(gctx) })
 		}
-		if err := parts.session.Start(gctx); err != nil {
-			return nil, fmt.Errorf("agent: POS %s: %w", p.ExternalPOSID, err)
+		g.Go(func() error {
+			if err := parts.session.Run(gctx); err != nil {
+				return fmt.Errorf("agent: POS %s: %w", p.ExternalPOSID, err)
+			}
+			return nil
+		})
+		select {
+		case <-parts.session.Ready():
+		case <-gctx.Done():
+			return nil, context.Cause(gctx) // the part that failed, or the stop
 		}
 		cons := intake.NewConsumer(w.js, w.streams, cfg.StoreID, p.ExternalPOSID, parts.session, a.log)
 		cons.Grace = a.o.ShutdownGrace

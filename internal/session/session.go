@@ -130,15 +130,18 @@ type Session struct {
 	fx        effects       // side effects already carried out by this process
 
 	snap atomic.Pointer[StatusReply]
-	bg   sync.WaitGroup
-	ctx  context.Context // background work (pollers, resolvers) lives in it
+	// work is background work (pollers, resolvers) for Run to start with
+	// its context; wake tells Run there is some.
+	work  []func(context.Context)
+	wake  chan struct{}
+	ready chan struct{}
 }
 
 // ErrStopped is returned by Handle when the session's context ended while a
 // command waited: the command is left for redelivery.
 var ErrStopped = errors.New("session stopped")
 
-// New returns a session; call Start before Handle.
+// New returns a session; call Handle once Ready is closed.
 func New(cfg Config, d Deps) *Session {
 	if d.Now == nil {
 		d.Now = time.Now
@@ -152,7 +155,8 @@ func New(cfg Config, d Deps) *Session {
 	if cfg.ResolveMaxInterval <= 0 {
 		cfg.ResolveMaxInterval = 30 * time.Second
 	}
-	s := &Session{cfg: cfg, d: d, log: d.Logger.With("pos", cfg.POS), orphansCh: make(chan struct{})}
+	s := &Session{cfg: cfg, d: d, log: d.Logger.With("pos", cfg.POS), orphansCh: make(chan struct{}),
+		wake: make(chan struct{}, 1), ready: make(chan struct{})}
 	s.snap.Store(&StatusReply{State: "idle"})
 	return s
 }
@@ -163,17 +167,49 @@ func (s *Session) POS() string { return s.cfg.POS }
 // Status returns the current state without waiting for a command to finish.
 func (s *Session) Status() StatusReply { return *s.snap.Load() }
 
-// Wait waits for the background work started by Start to end (after its
-// context is canceled).
-func (s *Session) Wait() { s.bg.Wait() }
+// Ready is closed once Run has loaded the POS's records: Handle may be
+// called from then on.
+func (s *Session) Ready() <-chan struct{} { return s.ready }
 
-// Start loads the POS's record, shows the right screen and resumes tracking
-// of its open order and resolution of its orphan creates. Background work
-// runs until ctx ends.
-func (s *Session) Start(ctx context.Context) error {
+// Run loads the POS's record, shows the right screen and resumes tracking
+// of its open order and resolution of its orphan creates; then it runs the
+// session's background work until ctx ends, and waits for it. It returns
+// an error only when the records cannot be loaded. Run is called once.
+func (s *Session) Run(ctx context.Context) error {
+	if err := s.load(ctx); err != nil {
+		return err
+	}
+	close(s.ready)
+	var bg sync.WaitGroup
+	defer bg.Wait()
+	for {
+		s.mu.Lock()
+		work := s.work
+		s.work = nil
+		s.mu.Unlock()
+		for _, f := range work {
+			bg.Go(func() { f(ctx) })
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.wake:
+		}
+	}
+}
+
+// goBackground hands f to Run, which runs it with its context. s.mu is held.
+func (s *Session) goBackground(f func(ctx context.Context)) {
+	s.work = append(s.work, f)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Session) load(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.ctx = ctx
 	if _, err := s.d.Store.Get(ctx, s.posKey(), &s.posRec); err != nil {
 		return err
 	}
