@@ -30,7 +30,7 @@ func (s *Session) handleCancel(ctx context.Context, d Delivery, c command.Cancel
 		return s.unknownSale(ctx, d, c.SaleID)
 	}
 	if rec.State != stateAwaiting {
-		if d.NumDelivered > 1 && isFinal(rec.LastEvent.Status) {
+		if d.NumDelivered > 1 && endsSale(rec.LastEvent.Status) {
 			// This very cancel may have ended the sale before the agent
 			// stopped (or the poller saw the outcome first): answer with
 			// the sale's final event rather than a refusal. If this

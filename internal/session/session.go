@@ -370,7 +370,7 @@ func verbName(v string) string {
 func (s *Session) updateSnapshot() {
 	st := StatusReply{State: "idle", LastEvent: s.lastEvent}
 	active := s.active
-	if le := s.lastEvent; active != nil && le != nil && le.SaleID == active.SaleID && isFinal(le.Status) {
+	if le := s.lastEvent; active != nil && le != nil && le.SaleID == active.SaleID && endsSale(le.Status) {
 		active = nil // published, about to be recorded
 	}
 	switch {
@@ -390,6 +390,9 @@ func (s *Session) updateSnapshot() {
 	}
 }
 
-func isFinal(status string) bool {
-	return status == events.Processed || status == events.Expired || status == events.Canceled
+// endsSale reports whether an event tells its sale's outcome: the final
+// order status it names (qrorder.Status.Final), other than refunded, which
+// follows an outcome already told.
+func endsSale(status string) bool {
+	return status != events.Refunded && qrorder.Status(status).Final()
 }
