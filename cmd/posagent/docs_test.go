@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/posagent/posagent/internal/agent"
 	"github.com/posagent/posagent/internal/command"
 	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/qrorder"
@@ -82,7 +81,7 @@ func TestProtocolDocExamples(t *testing.T) {
 				t.Errorf("%s:%d: event example lacks status, external_pos_id or at", doc, ex.line)
 			}
 		case "status":
-			var st agent.POSStatus
+			var st events.StatusReply
 			if err := strictDecode(ex.body, &st); err != nil {
 				t.Errorf("%s:%d: status example: %v", doc, ex.line, err)
 			}

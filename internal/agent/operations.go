@@ -8,19 +8,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/intake"
-	"github.com/posagent/posagent/internal/session"
 	"github.com/posagent/posagent/internal/version"
 )
-
-// POSStatus is the reply to the per-POS status query: the session's status
-// (docs/protocol.md) and, as an extension, the POS's printer health
-// ("ok", "paper_out", ...; absent without a printer), so head office sees
-// a printer out of paper without opening the store's status page.
-type POSStatus struct {
-	session.StatusReply
-	Printer string `json:"printer,omitempty"`
-}
 
 // initOperations sets up what the status page, the status query and the
 // extra metrics share.
@@ -29,11 +20,12 @@ func (a *Agent) initOperations() {
 	a.metrics.Registry().MustRegister(newOpsCollector(a))
 }
 
-// posStatus answers the status query for pos.
-func (a *Agent) posStatus(pos string) POSStatus {
-	var st POSStatus
+// posStatus answers the status query for pos: the session's status and
+// the printer's health.
+func (a *Agent) posStatus(pos string) events.StatusReply {
+	var st events.StatusReply
 	if s := a.Session(pos); s != nil {
-		st.StatusReply = s.Status()
+		st = s.Status()
 	}
 	st.Printer = a.printerHealth(pos)
 	return st

@@ -67,7 +67,7 @@ type statusNATS struct {
 }
 
 type posView struct {
-	POSStatus
+	events.StatusReply
 	Mode       string `json:"mode"`
 	AmountText string `json:"amount_text,omitempty"` // total_amount in the store's money format
 	Display    string `json:"display,omitempty"`     // the web customer display's path, if any
@@ -91,7 +91,7 @@ func (a *Agent) snapshot() statusSnapshot {
 		s.NATS.Domain = cfg.NATS.Embedded.Domain
 	}
 	for _, p := range cfg.POS {
-		v := posView{POSStatus: a.posStatus(p.ExternalPOSID), Mode: p.Mode}
+		v := posView{StatusReply: a.posStatus(p.ExternalPOSID), Mode: p.Mode}
 		v.AmountText = a.formatAmount(v.TotalAmount)
 		v.Display = "display/" + p.ExternalPOSID // served for every POS
 		s.POS[p.ExternalPOSID] = v

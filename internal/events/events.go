@@ -31,6 +31,21 @@ const (
 // TimeFormat is RFC 3339 UTC with milliseconds.
 const TimeFormat = "2006-01-02T15:04:05.000Z"
 
+// StatusReply answers a POS's status query, <p>.<store>.<pos>.status
+// (docs/protocol.md): the session's state, and as extensions the amount of
+// the sale awaiting payment and the POS's printer health ("ok",
+// "paper_out", ...; absent without a printer), so head office sees a
+// printer out of paper without opening the store's status page. The
+// session, the agent, `posagent fleet` and `posagent status` share it.
+type StatusReply struct {
+	State       string `json:"state"`
+	SaleID      string `json:"sale_id,omitempty"`
+	OrderID     string `json:"order_id,omitempty"`
+	LastEvent   *Event `json:"last_event,omitempty"`
+	TotalAmount string `json:"total_amount,omitempty"`
+	Printer     string `json:"printer,omitempty"`
+}
+
 // Error is what a rejected or failed event says went wrong.
 type Error struct {
 	Code    string `json:"code"`

@@ -103,17 +103,6 @@ type Delivery struct {
 	NumDelivered uint64
 }
 
-// StatusReply answers the status query (docs/protocol.md).
-type StatusReply struct {
-	State     string        `json:"state"`
-	SaleID    string        `json:"sale_id,omitempty"`
-	OrderID   string        `json:"order_id,omitempty"`
-	LastEvent *events.Event `json:"last_event,omitempty"`
-	// TotalAmount is the amount of the sale awaiting payment (an
-	// extension: the status page and `posagent fleet` show it).
-	TotalAmount string `json:"total_amount,omitempty"`
-}
-
 // Session runs one POS.
 type Session struct {
 	cfg Config
@@ -129,7 +118,7 @@ type Session struct {
 	orphansCh chan struct{} // closed and replaced whenever the orphan list changes
 	fx        effects       // side effects already carried out by this process
 
-	snap atomic.Pointer[StatusReply]
+	snap atomic.Pointer[events.StatusReply]
 	// work is background work (pollers, resolvers) for Run to start with
 	// its context; wake tells Run there is some.
 	work  []func(context.Context)
@@ -157,7 +146,7 @@ func New(cfg Config, d Deps) *Session {
 	}
 	s := &Session{cfg: cfg, d: d, log: d.Logger.With("pos", cfg.POS), orphansCh: make(chan struct{}),
 		wake: make(chan struct{}, 1), ready: make(chan struct{})}
-	s.snap.Store(&StatusReply{State: "idle"})
+	s.snap.Store(&events.StatusReply{State: "idle"})
 	return s
 }
 
@@ -165,7 +154,7 @@ func New(cfg Config, d Deps) *Session {
 func (s *Session) POS() string { return s.cfg.POS }
 
 // Status returns the current state without waiting for a command to finish.
-func (s *Session) Status() StatusReply { return *s.snap.Load() }
+func (s *Session) Status() events.StatusReply { return *s.snap.Load() }
 
 // Ready is closed once Run has loaded the POS's records: Handle may be
 // called from then on.
@@ -368,7 +357,7 @@ func verbName(v string) string {
 }
 
 func (s *Session) updateSnapshot() {
-	st := StatusReply{State: "idle", LastEvent: s.lastEvent}
+	st := events.StatusReply{State: "idle", LastEvent: s.lastEvent}
 	active := s.active
 	if le := s.lastEvent; active != nil && le != nil && le.SaleID == active.SaleID && endsSale(le.Status) {
 		active = nil // published, about to be recorded
