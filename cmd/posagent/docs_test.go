@@ -13,6 +13,7 @@ import (
 	"github.com/posagent/posagent/internal/command"
 	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/qrorder"
+	"github.com/posagent/posagent/internal/subject"
 )
 
 // The register protocol reference (docs/protocol.md) must say what the code
@@ -147,8 +148,8 @@ func TestProtocolDocIsComplete(t *testing.T) {
 		}
 	}
 	for _, id := range []string{
-		events.SaleMsgID("<store>", "<pos>", "<sale_id>", "<status>"),
-		events.RefundMsgID("<store>", "<pos>", "<sale_id>", "<refund_id>"),
+		subject.SaleMsgID("<store>", "<pos>", "<sale_id>", "<status>"),
+		subject.RefundMsgID("<store>", "<pos>", "<sale_id>", "<refund_id>"),
 	} {
 		if !strings.Contains(doc, "`"+id+"`") {
 			t.Errorf("message id %q is not documented", id)

@@ -32,6 +32,7 @@ import (
 	"github.com/posagent/posagent/internal/salestore"
 	"github.com/posagent/posagent/internal/secret"
 	"github.com/posagent/posagent/internal/session"
+	"github.com/posagent/posagent/internal/subject"
 	"github.com/posagent/posagent/internal/version"
 )
 
@@ -429,12 +430,12 @@ func (a *Agent) startStatusService(nc *nats.Conn) (micro.Service, error) {
 	}
 	for _, p := range cfg.POS {
 		pos := p.ExternalPOSID
-		subject := cfg.NATS.SubjectPrefix + "." + cfg.StoreID + "." + p.ExternalPOSID + ".status"
+		subj := subject.Status(cfg.NATS.SubjectPrefix, cfg.StoreID, p.ExternalPOSID)
 		err := svc.AddEndpoint("status_"+p.ExternalPOSID, micro.HandlerFunc(func(r micro.Request) {
 			_ = r.RespondJSON(a.posStatus(pos))
-		}), micro.WithEndpointSubject(subject), micro.WithEndpointMetadata(map[string]string{"pos": p.ExternalPOSID}))
+		}), micro.WithEndpointSubject(subj), micro.WithEndpointMetadata(map[string]string{"pos": p.ExternalPOSID}))
 		if err != nil {
-			return nil, fmt.Errorf("agent: status endpoint %s: %w", subject, err)
+			return nil, fmt.Errorf("agent: status endpoint %s: %w", subj, err)
 		}
 	}
 	return svc, nil

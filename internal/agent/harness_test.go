@@ -23,6 +23,7 @@ import (
 	"github.com/posagent/posagent/internal/qrorder/qrordertest"
 	"github.com/posagent/posagent/internal/register"
 	"github.com/posagent/posagent/internal/secret"
+	"github.com/posagent/posagent/internal/subject"
 )
 
 const (
@@ -346,7 +347,7 @@ func (h *harness) storedEvents() []register.Received {
 
 func (h *harness) status(pos string) events.StatusReply {
 	h.t.Helper()
-	m, err := h.nc.Request(h.cfg.NATS.SubjectPrefix+"."+h.cfg.StoreID+"."+pos+".status", nil, wait)
+	m, err := h.nc.Request(subject.Status(h.cfg.NATS.SubjectPrefix, h.cfg.StoreID, pos), nil, wait)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ const pendingEvery = 15 * time.Second
 func (a *Agent) sampleConsumers(ctx context.Context, js jetstream.JetStream, stream string, consumers []*intake.Consumer) {
 	names := map[string]string{} // pos -> durable consumer
 	for _, c := range consumers {
-		names[strings.TrimPrefix(c.Name(), "posagent_"+a.cfg.StoreID+"_")] = c.Name()
+		names[c.POS()] = c.Name()
 	}
 	t := time.NewTicker(pendingEvery)
 	defer t.Stop()

@@ -28,6 +28,7 @@ import (
 	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/printer"
 	"github.com/posagent/posagent/internal/qrorder"
+	"github.com/posagent/posagent/internal/subject"
 )
 
 // OrdersAPI is the part of the Orders API client a session uses.
@@ -309,7 +310,7 @@ func (s *Session) reject(ctx context.Context, d Delivery, rej *command.Rejection
 	ev := s.newEvent(events.Rejected, rej.SaleID)
 	ev.Error = &events.Error{Code: rej.Code, Field: rej.Field, Message: rej.Message}
 	ev.SaleStatus = saleStatus
-	ev.MsgID = events.CommandMsgID(s.cfg.StoreID, s.cfg.POS, d.Seq, events.Rejected)
+	ev.MsgID = subject.CommandMsgID(s.cfg.StoreID, s.cfg.POS, d.Seq, events.Rejected)
 	if _, err := s.publishOnce(ctx, ev); err != nil {
 		return err
 	}
@@ -322,7 +323,7 @@ func (s *Session) reject(ctx context.Context, d Delivery, rej *command.Rejection
 func (s *Session) fail(ctx context.Context, d Delivery, verb, saleID, code, msg string) (events.Event, error) {
 	ev := s.newEvent(events.Failed, saleID)
 	ev.Error = &events.Error{Code: code, Message: msg}
-	ev.MsgID = events.CommandMsgID(s.cfg.StoreID, s.cfg.POS, d.Seq, events.Failed)
+	ev.MsgID = subject.CommandMsgID(s.cfg.StoreID, s.cfg.POS, d.Seq, events.Failed)
 	ev, err := s.publishOnce(ctx, ev)
 	if err != nil {
 		return ev, err

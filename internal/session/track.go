@@ -7,6 +7,7 @@ import (
 
 	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/qrorder"
+	"github.com/posagent/posagent/internal/subject"
 )
 
 // finalStatus maps a final order status to the sale's event status.
@@ -42,7 +43,7 @@ func (s *Session) finish(ctx context.Context, rec *saleRecord, o *qrorder.Order,
 	if ev.StatusDetail == "" {
 		ev.StatusDetail = status
 	}
-	ev.MsgID = events.SaleMsgID(s.cfg.StoreID, s.cfg.POS, rec.SaleID, status)
+	ev.MsgID = subject.SaleMsgID(s.cfg.StoreID, s.cfg.POS, rec.SaleID, status)
 	ev, err := s.publishOnce(ctx, ev)
 	if err != nil {
 		return err
@@ -137,7 +138,7 @@ func (s *Session) abandon(ctx context.Context, rec *saleRecord, apiErr *qrorder.
 	} else {
 		ev.Error = &events.Error{Code: apiErr.Code, Message: "the open order could not be canceled nor read: " + apiErr.Error()}
 	}
-	ev.MsgID = events.SaleMsgID(s.cfg.StoreID, s.cfg.POS, rec.SaleID, status)
+	ev.MsgID = subject.SaleMsgID(s.cfg.StoreID, s.cfg.POS, rec.SaleID, status)
 	ev, err := s.publishOnce(ctx, ev)
 	if err != nil {
 		return err
