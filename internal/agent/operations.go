@@ -2,11 +2,9 @@ package agent
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/intake"
@@ -17,7 +15,7 @@ import (
 // extra metrics share.
 func (a *Agent) initOperations() {
 	a.feed = newStatusFeed()
-	a.metrics.Registry().MustRegister(newOpsCollector(a))
+	a.metrics.RegisterOps(opsView{a}, version.Version(), a.cfg.StoreID)
 }
 
 // posStatus answers the status query for pos: the session's status and
@@ -85,57 +83,19 @@ func (a *Agent) samplePending(ctx context.Context, js jetstream.JetStream, strea
 	}
 }
 
-// opsCollector exports, at scrape time, what the agent knows but does not
-// count: the health checks, each printer's current status, the build and
-// the hub link.
-type opsCollector struct {
-	a                                  *Agent
-	failing, printer, build, hubLinked *prometheus.Desc
-}
+// opsView is what the ops metrics read from the agent at scrape time.
+type opsView struct{ a *Agent }
 
-func newOpsCollector(a *Agent) *opsCollector {
-	return &opsCollector{
-		a: a,
-		failing: prometheus.NewDesc("posagent_check_failing",
-			"1 while a /healthz check reports a problem (not ok and not unknown): nats, consumers, api_token, printer:<pos>.",
-			[]string{"check"}, nil),
-		printer: prometheus.NewDesc("posagent_printer_status",
-			"1 for each POS printer's current status (ok, paper_out, paper_near_end, cover_open, offline, unknown).",
-			[]string{"pos", "status"}, nil),
-		build: prometheus.NewDesc("posagent_build_info", "Always 1, labelled with the agent's version and store.",
-			[]string{"version", "store_id"}, nil),
-		hubLinked: prometheus.NewDesc("posagent_hub_connected",
-			"1 while the embedded server's leaf link to the hub is up (only with nats.embedded.leaf).", nil, nil),
-	}
-}
+func (v opsView) Checks() map[string]string { return v.a.health.report().Checks }
 
-func (c *opsCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.failing
-	ch <- c.printer
-	ch <- c.build
-	ch <- c.hubLinked
-}
-
-func (c *opsCollector) Collect(ch chan<- prometheus.Metric) {
-	a := c.a
-	for check, state := range a.health.report().Checks {
-		v := 0.0
-		if state != "ok" && state != "unknown" {
-			v = 1
-		}
-		ch <- prometheus.MustNewConstMetric(c.failing, prometheus.GaugeValue, v, check)
-	}
-	for _, p := range a.cfg.POS {
-		if h := a.printerHealth(p.ExternalPOSID); h != "" {
-			status, _, _ := strings.Cut(h, ":")
-			ch <- prometheus.MustNewConstMetric(c.printer, prometheus.GaugeValue, 1, p.ExternalPOSID, status)
+func (v opsView) PrinterHealth() map[string]string {
+	out := map[string]string{}
+	for _, p := range v.a.cfg.POS {
+		if h := v.a.printerHealth(p.ExternalPOSID); h != "" {
+			out[p.ExternalPOSID] = h
 		}
 	}
-	ch <- prometheus.MustNewConstMetric(c.build, prometheus.GaugeValue, 1, version.Version(), a.cfg.StoreID)
-	switch a.hubLink() {
-	case "connected":
-		ch <- prometheus.MustNewConstMetric(c.hubLinked, prometheus.GaugeValue, 1)
-	case "disconnected":
-		ch <- prometheus.MustNewConstMetric(c.hubLinked, prometheus.GaugeValue, 0)
-	}
+	return out
 }
+
+func (v opsView) HubLink() string { return v.a.hubLink() }
