@@ -6,39 +6,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/intake"
-	"github.com/posagent/posagent/internal/version"
 )
-
-// initOperations sets up what the status page, the status query and the
-// extra metrics share.
-func (a *Agent) initOperations() {
-	a.feed = newStatusFeed()
-	a.metrics.RegisterOps(opsView{a}, version.Version(), a.cfg.StoreID)
-}
-
-// posStatus answers the status query for pos: the session's status and
-// the printer's health.
-func (a *Agent) posStatus(pos string) events.StatusReply {
-	var st events.StatusReply
-	if s := a.Session(pos); s != nil {
-		st = s.Status()
-	}
-	st.Printer = a.printerHealth(pos)
-	return st
-}
-
-// printerHealth is pos's printer health, "" without a printer.
-func (a *Agent) printerHealth(pos string) string {
-	a.health.mu.Lock()
-	p := a.health.printers[pos]
-	a.health.mu.Unlock()
-	if p == nil {
-		return ""
-	}
-	return p.Health()
-}
 
 // pendingEvery is how often the consumers' backlogs are sampled: lag is a
 // matter of minutes, and each sample is one request per POS.
@@ -82,20 +51,3 @@ func (a *Agent) samplePending(ctx context.Context, js jetstream.JetStream, strea
 		a.metrics.ConsumerPending(pos, info.NumPending)
 	}
 }
-
-// opsView is what the ops metrics read from the agent at scrape time.
-type opsView struct{ a *Agent }
-
-func (v opsView) Checks() map[string]string { return v.a.health.report().Checks }
-
-func (v opsView) PrinterHealth() map[string]string {
-	out := map[string]string{}
-	for _, p := range v.a.cfg.POS {
-		if h := v.a.printerHealth(p.ExternalPOSID); h != "" {
-			out[p.ExternalPOSID] = h
-		}
-	}
-	return out
-}
-
-func (v opsView) HubLink() string { return v.a.hubLink() }
