@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/posagent/posagent/internal/config"
+	"github.com/posagent/posagent/internal/natsconn"
 	"github.com/posagent/posagent/internal/register"
 )
 
@@ -30,7 +31,7 @@ func TestEmbeddedNATSAuthForRegisters(t *testing.T) {
 	cfg := *h.cfg
 	_, port, _ := splitHostPort(url)
 	cfg.NATS.Embedded.Listen = "127.0.0.1:" + port
-	u, opts, err := RegisterConnection(&cfg, os.ReadFile)
+	u, opts, err := natsconn.Register(&cfg, os.ReadFile)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/posagent/posagent/internal/display"
 	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/money"
+	"github.com/posagent/posagent/internal/natsconn"
 	"github.com/posagent/posagent/internal/version"
 )
 
@@ -84,7 +85,7 @@ func (a *Agent) snapshot() statusSnapshot {
 	s := statusSnapshot{
 		StoreID: cfg.StoreID, StoreName: cfg.StoreName, Version: version.Version(),
 		Started: events.Stamp(a.started), Health: a.health.report(),
-		NATS: statusNATS{URL: RedactURL(a.NATSURL()), Hub: a.hubLink(), UnknownPOS: a.unknownPOS.Load()},
+		NATS: statusNATS{URL: natsconn.RedactURL(a.NATSURL()), Hub: a.hubLink(), UnknownPOS: a.unknownPOS.Load()},
 		POS:  make(map[string]posView, len(cfg.POS)),
 	}
 	if cfg.NATS.URL == "" {
