@@ -131,7 +131,7 @@ func (d *demo) sale(ctx context.Context, a *agent.Agent, amount string, payAfter
 	if err != nil {
 		return err
 	}
-	d.screen.step("register -> %s.%s.%s.cmd.sale: sale %s for %s", cfg.NATS.SubjectPrefix, cfg.StoreID, pos, saleID, amount)
+	d.screen.step("register -> %s: sale %s for %s", rc.Subject(pos, "sale"), saleID, amount)
 	waitCtx, cancel := context.WithTimeout(ctx, payAfter+60*time.Second)
 	defer cancel()
 	final := func(r register.Received) bool { return r.Event.Status != events.Created }

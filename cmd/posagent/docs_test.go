@@ -10,10 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/posagent/posagent/internal/agent"
 	"github.com/posagent/posagent/internal/command"
 	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/qrorder"
+	"github.com/posagent/posagent/internal/subject"
 )
 
 // The register protocol reference (docs/protocol.md) must say what the code
@@ -82,7 +82,7 @@ func TestProtocolDocExamples(t *testing.T) {
 				t.Errorf("%s:%d: event example lacks status, external_pos_id or at", doc, ex.line)
 			}
 		case "status":
-			var st agent.POSStatus
+			var st events.StatusReply
 			if err := strictDecode(ex.body, &st); err != nil {
 				t.Errorf("%s:%d: status example: %v", doc, ex.line, err)
 			}
@@ -148,8 +148,8 @@ func TestProtocolDocIsComplete(t *testing.T) {
 		}
 	}
 	for _, id := range []string{
-		events.SaleMsgID("<store>", "<pos>", "<sale_id>", "<status>"),
-		events.RefundMsgID("<store>", "<pos>", "<sale_id>", "<refund_id>"),
+		subject.SaleMsgID("<store>", "<pos>", "<sale_id>", "<status>"),
+		subject.RefundMsgID("<store>", "<pos>", "<sale_id>", "<refund_id>"),
 	} {
 		if !strings.Contains(doc, "`"+id+"`") {
 			t.Errorf("message id %q is not documented", id)

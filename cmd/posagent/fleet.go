@@ -10,8 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/posagent/posagent/internal/agent"
 	"github.com/posagent/posagent/internal/fleet"
+	"github.com/posagent/posagent/internal/natsconn"
 )
 
 // fleetAuth is how `fleet` authenticates to the hub.
@@ -77,7 +77,7 @@ func cmdFleet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	nc, err := nats.Connect(*url, append(opts, nats.Name("posagent-fleet"), nats.Timeout(*timeout))...)
 	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w", agent.RedactURL(*url), err)
+		return fmt.Errorf("connect to NATS at %s: %w", natsconn.RedactURL(*url), err)
 	}
 	defer nc.Close()
 

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/posagent/posagent/internal/version"
 )
 
 func main() {
@@ -127,7 +129,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			fmt.Fprintln(stderr, "usage: posagent version")
 			return usagef("version takes no arguments, got %q", rest)
 		}
-		fmt.Fprintln(stdout, versionLine())
+		fmt.Fprintln(stdout, version.String())
 		return nil
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)

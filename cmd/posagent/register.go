@@ -13,9 +13,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 
-	"github.com/posagent/posagent/internal/agent"
 	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/money"
+	"github.com/posagent/posagent/internal/natsconn"
 	"github.com/posagent/posagent/internal/register"
 )
 
@@ -47,7 +47,7 @@ func cmdRegister(ctx context.Context, verb string, args []string, stdout, stderr
 	}
 	payload["sale_id"] = f.saleID
 
-	url, opts, err := agent.RegisterConnection(cfg, os.ReadFile)
+	url, opts, err := natsconn.Register(cfg, os.ReadFile)
 	if err != nil {
 		return usageError{err}
 	}

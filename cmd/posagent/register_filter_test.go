@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/posagent/posagent/internal/events"
+	"github.com/posagent/posagent/internal/subject"
 )
 
 // fakeAgent answers every command on pos.S1.POS1 with a fixed list of
@@ -52,7 +53,7 @@ func startFakeAgent(t *testing.T, answers map[string][]events.Event) *fakeAgent 
 			msgID := ev.MsgID
 			ev.MsgID = ""
 			if msgID == "" {
-				msgID = events.SaleMsgID("S1", "POS1", ev.SaleID, ev.Status)
+				msgID = subject.SaleMsgID("S1", "POS1", ev.SaleID, ev.Status)
 				if ev.Status == events.Refunded {
 					msgID += "." + ev.RefundID
 				}

@@ -15,9 +15,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/posagent/posagent/internal/agent"
 	"github.com/posagent/posagent/internal/config"
 	"github.com/posagent/posagent/internal/fleet"
+	"github.com/posagent/posagent/internal/natsconn"
 )
 
 // storeStatus is `posagent status -json`.
@@ -113,13 +113,13 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // queryStore asks the store's agent for every POS's status, in the
 // configuration's order.
 func queryStore(ctx context.Context, cfg *config.Config, timeout time.Duration) ([]fleet.Row, *fleet.Agent, error) {
-	url, opts, err := agent.RegisterConnection(cfg, os.ReadFile)
+	url, opts, err := natsconn.Register(cfg, os.ReadFile)
 	if err != nil {
 		return nil, nil, err
 	}
 	nc, err := nats.Connect(url, append(opts, nats.Name("posagent-status"), nats.Timeout(timeout))...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", agent.RedactURL(url), err)
+		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", natsconn.RedactURL(url), err)
 	}
 	defer nc.Close()
 	var rows []fleet.Row

@@ -18,9 +18,9 @@ func TestStatusColumnsFitLongValues(t *testing.T) {
 	long := strings.Repeat("7", 64)
 	last := &events.Event{Status: "created", At: now.Add(-5 * time.Second).Format(events.TimeFormat)}
 	rows := []fleet.Row{
-		{Agent: agent, POS: "STORE001POS001", Status: &fleet.Status{State: "awaiting_payment", SaleID: long, TotalAmount: "1234567.89", Printer: "ok", LastEvent: last}},
-		{Agent: agent, POS: "P2", Status: &fleet.Status{State: "idle", Printer: "paper_near_end"}},
-		{Agent: agent, POS: "P3", Status: &fleet.Status{State: "awaiting_payment", SaleID: "9", TotalAmount: "1.00", LastEvent: last}},
+		{Agent: agent, POS: "STORE001POS001", Status: &events.StatusReply{State: "awaiting_payment", SaleID: long, TotalAmount: "1234567.89", Printer: "ok", LastEvent: last}},
+		{Agent: agent, POS: "P2", Status: &events.StatusReply{State: "idle", Printer: "paper_near_end"}},
+		{Agent: agent, POS: "P3", Status: &events.StatusReply{State: "awaiting_payment", SaleID: "9", TotalAmount: "1.00", LastEvent: last}},
 	}
 	var b strings.Builder
 	printStatus(&b, storeStatus{StoreID: "S1", Agent: &agentStatus{Version: "1.2.3"}, Health: &healthStatus{Status: "ok"}}, rows, now)

@@ -32,6 +32,7 @@ import (
 	"github.com/posagent/posagent/internal/salestore"
 	"github.com/posagent/posagent/internal/secret"
 	"github.com/posagent/posagent/internal/session"
+	"github.com/posagent/posagent/internal/subject"
 	"github.com/posagent/posagent/internal/version"
 )
 
@@ -269,9 +270,6 @@ func (a *Agent) serve(ctx context.Context, w *wiring) error {
 		_ = w.srv.Shutdown(shutCtx)
 		cancel()
 		stopRun()
-		for _, s := range a.allSessions() {
-			s.Wait()
-		}
 		if gerr := g.Wait(); err == nil && !errors.Is(gerr, context.Canceled) {
 			err = gerr
 		}
@@ -334,8 +332,16 @@ func (a *Agent) startPOS(g *errgroup.Group, gctx context.Context, w *wiring) ([]
 		if parts.printer != nil {
 			g.Go(func() error { return parts.printer.Run(gctx) })
 		}
-		if err := parts.session.Start(gctx); err != nil {
-			return nil, fmt.Errorf("agent: POS %s: %w", p.ExternalPOSID, err)
+		g.Go(func() error {
+			if err := parts.session.Run(gctx); err != nil {
+				return fmt.Errorf("agent: POS %s: %w", p.ExternalPOSID, err)
+			}
+			return nil
+		})
+		select {
+		case <-parts.session.Ready():
+		case <-gctx.Done():
+			return nil, context.Cause(gctx) // the part that failed, or the stop
 		}
 		cons := intake.NewConsumer(w.js, w.streams, cfg.StoreID, p.ExternalPOSID, parts.session, a.log)
 		cons.Grace = a.o.ShutdownGrace
@@ -424,12 +430,12 @@ func (a *Agent) startStatusService(nc *nats.Conn) (micro.Service, error) {
 	}
 	for _, p := range cfg.POS {
 		pos := p.ExternalPOSID
-		subject := cfg.NATS.SubjectPrefix + "." + cfg.StoreID + "." + p.ExternalPOSID + ".status"
+		subj := subject.Status(cfg.NATS.SubjectPrefix, cfg.StoreID, p.ExternalPOSID)
 		err := svc.AddEndpoint("status_"+p.ExternalPOSID, micro.HandlerFunc(func(r micro.Request) {
 			_ = r.RespondJSON(a.posStatus(pos))
-		}), micro.WithEndpointSubject(subject), micro.WithEndpointMetadata(map[string]string{"pos": p.ExternalPOSID}))
+		}), micro.WithEndpointSubject(subj), micro.WithEndpointMetadata(map[string]string{"pos": p.ExternalPOSID}))
 		if err != nil {
-			return nil, fmt.Errorf("agent: status endpoint %s: %w", subject, err)
+			return nil, fmt.Errorf("agent: status endpoint %s: %w", subj, err)
 		}
 	}
 	return svc, nil

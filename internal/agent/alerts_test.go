@@ -17,7 +17,7 @@ func registeredMetrics(t *testing.T) []string {
 	var names []string
 	for _, f := range []struct{ path, re string }{
 		{"../metrics/metrics.go", `Name: "(posagent_\w+)"`},
-		{"operations.go", `NewDesc\("(posagent_\w+)"`},
+		{"../metrics/ops.go", `NewDesc\("(posagent_\w+)"`},
 	} {
 		src, err := os.ReadFile(f.path)
 		if err != nil {

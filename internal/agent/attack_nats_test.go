@@ -27,6 +27,7 @@ import (
 	"github.com/posagent/posagent/internal/config"
 	"github.com/posagent/posagent/internal/embeddednats"
 	"github.com/posagent/posagent/internal/fleet"
+	"github.com/posagent/posagent/internal/natsconn"
 	"github.com/posagent/posagent/internal/register"
 )
 
@@ -82,7 +83,7 @@ func attackConn(t *testing.T, h *harness, ref *refusals) *nats.Conn {
 		t.Fatal(err)
 	}
 	cfg.NATS.Embedded.Listen = "127.0.0.1:" + port
-	url, opts, err := RegisterConnection(&cfg, os.ReadFile)
+	url, opts, err := natsconn.Register(&cfg, os.ReadFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,29 +452,6 @@ func (h *harness) agentConn() *nats.Conn {
 	}
 	h.t.Cleanup(nc.Close)
 	return nc
-}
-
-// TestUsersFile: nats.embedded.auth.users_file is read strictly, and its
-// errors never show a password.
-func TestUsersFile(t *testing.T) {
-	read := func(content string) func(string) ([]byte, error) {
-		return func(string) ([]byte, error) { return []byte(content), nil }
-	}
-	users, err := readUsersFile(read("# c\n\n a pw-a \nb\tpw b\n"), "/f")
-	if err != nil || len(users) != 2 || users[0].User != "a" || users[0].Password.Reveal() != "pw-a" || users[1].Password.Reveal() != "pw b" {
-		t.Fatalf("%+v %v", users, err)
-	}
-	for content, want := range map[string]string{
-		"a\n":                      "line 1: want",
-		"a s3cret\na other-s3cret": `line 2: user "a" used twice`,
-		"posagent-agent s3cret":    "reserved",
-		"# only a comment\n":       "has no user",
-	} {
-		_, err := readUsersFile(read(content), "/f")
-		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "s3cret") {
-			t.Errorf("%q: %v", content, err)
-		}
-	}
 }
 
 // TestAttackReplySubjectInjection: a register sends requests whose reply

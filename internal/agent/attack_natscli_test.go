@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/posagent/posagent/internal/natsconn"
 )
 
 func TestNatsCLIAsRegister(t *testing.T) {
@@ -26,7 +28,7 @@ func TestNatsCLIAsRegister(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg.NATS.Embedded.Listen = "127.0.0.1:" + port
-		url, _, err := RegisterConnection(&cfg, os.ReadFile)
+		url, _, err := natsconn.Register(&cfg, os.ReadFile)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,7 +40,7 @@ func TestNatsCLIAsRegister(t *testing.T) {
 			}
 			base = append(base, "--user", u, "--password", strings.TrimSpace(string(pw)))
 		} else if f := h.cfg.NATS.Embedded.Auth.UsersFile; f != "" {
-			users, err := readUsersFile(os.ReadFile, f)
+			users, err := natsconn.ReadUsersFile(os.ReadFile, f)
 			if err != nil {
 				t.Fatal(err)
 			}

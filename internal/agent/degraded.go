@@ -15,6 +15,7 @@ import (
 	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/intake"
 	"github.com/posagent/posagent/internal/session"
+	"github.com/posagent/posagent/internal/subject"
 )
 
 // watchedStore reports to the health whether the sale records accept
@@ -125,7 +126,7 @@ func (a *Agent) answerStray(ctx context.Context, pub session.Publisher, st intak
 	ev := events.Event{Status: events.Rejected, SaleID: saleID, ExternalPOSID: st.POS, At: events.Stamp(time.Now()),
 		Error: &events.Error{Code: command.CodeUnknownPOS,
 			Message: "no agent of store " + a.cfg.StoreID + " serves this POS here: check the external_pos_id in the subject; the command was removed"}}
-	ev.MsgID = events.CommandMsgID(a.cfg.StoreID, st.POS, st.Seq, events.Rejected)
+	ev.MsgID = subject.CommandMsgID(a.cfg.StoreID, st.POS, st.Seq, events.Rejected)
 	if err := pub.Publish(ctx, ev); err != nil && !errors.Is(err, events.ErrNotStored) {
 		return err
 	}

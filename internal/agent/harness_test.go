@@ -19,10 +19,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/posagent/posagent/internal/config"
+	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/qrorder/qrordertest"
 	"github.com/posagent/posagent/internal/register"
 	"github.com/posagent/posagent/internal/secret"
-	"github.com/posagent/posagent/internal/session"
+	"github.com/posagent/posagent/internal/subject"
 )
 
 const (
@@ -344,13 +345,13 @@ func (h *harness) storedEvents() []register.Received {
 	return out
 }
 
-func (h *harness) status(pos string) session.StatusReply {
+func (h *harness) status(pos string) events.StatusReply {
 	h.t.Helper()
-	m, err := h.nc.Request(h.cfg.NATS.SubjectPrefix+"."+h.cfg.StoreID+"."+pos+".status", nil, wait)
+	m, err := h.nc.Request(subject.Status(h.cfg.NATS.SubjectPrefix, h.cfg.StoreID, pos), nil, wait)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	var st session.StatusReply
+	var st events.StatusReply
 	if err := json.Unmarshal(m.Data, &st); err != nil {
 		h.t.Fatalf("status %s: %v", m.Data, err)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/printer"
+	"github.com/posagent/posagent/internal/subject"
 )
 
 // printerPart is a POS's printer as the agent runs it.
@@ -30,7 +31,7 @@ func (a *Agent) newPrinter(pos string, cfg *printer.Config, pub *events.Publishe
 func (a *Agent) printerEvent(pub *events.Publisher, pos string, st printer.Status) {
 	now := time.Now()
 	ev := events.Event{Status: string(st), Kind: events.Printer, ExternalPOSID: pos, At: events.Stamp(now),
-		MsgID: events.PrinterMsgID(a.cfg.StoreID, pos, now)}
+		MsgID: subject.PrinterMsgID(a.cfg.StoreID, pos, now)}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := a.feed.tap(pub).Publish(ctx, ev); err != nil {

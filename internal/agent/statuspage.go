@@ -13,6 +13,7 @@ import (
 	"github.com/posagent/posagent/internal/display"
 	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/money"
+	"github.com/posagent/posagent/internal/natsconn"
 	"github.com/posagent/posagent/internal/version"
 )
 
@@ -67,7 +68,7 @@ type statusNATS struct {
 }
 
 type posView struct {
-	POSStatus
+	events.StatusReply
 	Mode       string `json:"mode"`
 	AmountText string `json:"amount_text,omitempty"` // total_amount in the store's money format
 	Display    string `json:"display,omitempty"`     // the web customer display's path, if any
@@ -84,14 +85,14 @@ func (a *Agent) snapshot() statusSnapshot {
 	s := statusSnapshot{
 		StoreID: cfg.StoreID, StoreName: cfg.StoreName, Version: version.Version(),
 		Started: events.Stamp(a.started), Health: a.health.report(),
-		NATS: statusNATS{URL: RedactURL(a.NATSURL()), Hub: a.hubLink(), UnknownPOS: a.unknownPOS.Load()},
+		NATS: statusNATS{URL: natsconn.RedactURL(a.NATSURL()), Hub: a.hubLink(), UnknownPOS: a.unknownPOS.Load()},
 		POS:  make(map[string]posView, len(cfg.POS)),
 	}
 	if cfg.NATS.URL == "" {
 		s.NATS.Domain = cfg.NATS.Embedded.Domain
 	}
 	for _, p := range cfg.POS {
-		v := posView{POSStatus: a.posStatus(p.ExternalPOSID), Mode: p.Mode}
+		v := posView{StatusReply: a.posStatus(p.ExternalPOSID), Mode: p.Mode}
 		v.AmountText = a.formatAmount(v.TotalAmount)
 		v.Display = "display/" + p.ExternalPOSID // served for every POS
 		s.POS[p.ExternalPOSID] = v

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/posagent/posagent/internal/config"
+	"github.com/posagent/posagent/internal/events"
 )
 
 // sseReader reads a Server-Sent Events stream one event at a time.
@@ -183,7 +184,7 @@ func TestStatusQueryExtensions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st POSStatus
+	var st events.StatusReply
 	if err := json.Unmarshal(m.Data, &st); err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/posagent/posagent/internal/intake"
 	"github.com/posagent/posagent/internal/salestore"
 	"github.com/posagent/posagent/internal/session"
+	"github.com/posagent/posagent/internal/subject"
 )
 
 // The start-up check of the state directory (docs/durability.md): what a
@@ -136,7 +137,7 @@ func (a *Agent) moveBrokenConsumers(ctx context.Context, js jetstream.JetStream,
 		return
 	}
 	for _, pos := range posIDs {
-		name := "posagent_" + a.cfg.StoreID + "_" + pos
+		name := subject.Consumer(a.cfg.StoreID, pos)
 		dir := filepath.Join(cmdDir, "obs", name)
 		if _, err := os.Stat(dir); err != nil {
 			continue

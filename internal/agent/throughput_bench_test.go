@@ -25,6 +25,7 @@ import (
 	"github.com/posagent/posagent/internal/qrorder/qrordertest"
 	"github.com/posagent/posagent/internal/register"
 	"github.com/posagent/posagent/internal/secret"
+	"github.com/posagent/posagent/internal/subject"
 )
 
 // The throughput benchmarks drive one agent serving many POS, each POS
@@ -195,7 +196,7 @@ func (s *benchStore) connectRegister(url, pos string) *benchRegister {
 		s.b.Fatal(err)
 	}
 	r := &benchRegister{pos: pos, rc: rc, evc: make(chan benchEvent, 64)}
-	_, err = nc.Subscribe(s.cfg.NATS.SubjectPrefix+"."+s.cfg.StoreID+"."+pos+".evt.>", func(m *nats.Msg) {
+	_, err = nc.Subscribe(subject.Events(s.cfg.NATS.SubjectPrefix, s.cfg.StoreID, pos), func(m *nats.Msg) {
 		at := time.Now()
 		var e struct {
 			SaleID string `json:"sale_id"`

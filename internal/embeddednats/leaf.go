@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/posagent/posagent/internal/subject"
 )
 
 // Leaf makes the embedded server a leaf node of a central NATS system (the
@@ -44,7 +46,7 @@ var leafSchemes = map[string]bool{"nats-leaf": true, "nats": true, "tls": true, 
 // the hub. Denied both ways, each store's traffic stays its own, and the
 // hub gets the events by sourcing each store's events stream.
 func DenyStoreTraffic(prefix string) []string {
-	return []string{prefix + ".*.*.cmd.>", prefix + ".*.*.evt.>"}
+	return []string{subject.Commands(prefix, subject.Any, subject.Any), subject.Events(prefix, subject.Any, subject.Any)}
 }
 
 // Isolation names what a store's leaf link must keep apart: the subject
@@ -80,7 +82,7 @@ func (i Isolation) DenyImports() []string {
 // (which would reach the other stores' agents).
 func (i Isolation) DenyExports() []string {
 	return append(DenyStoreTraffic(i.Prefix), "$JS.API.>", "$JS.*.API.>", "$KV.>", "$JS.ACK.>", "$JS.FC.>",
-		"$SRV.>", i.Prefix+".*.*.status")
+		"$SRV.>", subject.Status(i.Prefix, subject.Any, subject.Any))
 }
 
 // remote checks l and turns it into nats-server's remote options.

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/posagent/posagent/internal/secret"
+	"github.com/posagent/posagent/internal/subject"
 )
 
 // AgentUser is the user name of the agent's own in-process connection.
@@ -78,7 +79,6 @@ type service struct {
 // publish permissions, and the services the agent's account exports to
 // the registers' account.
 func (r Roles) services() []service {
-	pos := r.Prefix + "." + r.StoreID + ".*."
 	api, ev := "$JS.API.", r.EventsStream
 	one := func(subjects ...string) []service {
 		out := make([]service, len(subjects))
@@ -87,7 +87,7 @@ func (r Roles) services() []service {
 		}
 		return out
 	}
-	list := one(pos+"cmd.>", pos+"status",
+	list := one(subject.Commands(r.Prefix, r.StoreID, subject.Any), subject.Status(r.Prefix, r.StoreID, subject.Any),
 		api+"INFO",
 		api+"STREAM.NAMES", // clients that look a stream up by subject
 		api+"STREAM.INFO."+ev,
@@ -106,7 +106,7 @@ func (r Roles) services() []service {
 // streams lists what a register may subscribe to: the events live, and
 // its inboxes (replies, and the messages of push consumers it creates).
 func (r Roles) streams() []string {
-	return []string{r.Prefix + "." + r.StoreID + ".*.evt.>", "_INBOX.>"}
+	return []string{subject.Events(r.Prefix, r.StoreID, subject.Any), "_INBOX.>"}
 }
 
 // users builds the server's users: the agent (in-process only, random

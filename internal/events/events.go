@@ -9,11 +9,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/posagent/posagent/internal/subject"
 )
 
 // Event statuses.
@@ -30,6 +31,21 @@ const (
 
 // TimeFormat is RFC 3339 UTC with milliseconds.
 const TimeFormat = "2006-01-02T15:04:05.000Z"
+
+// StatusReply answers a POS's status query, <p>.<store>.<pos>.status
+// (docs/protocol.md): the session's state, and as extensions the amount of
+// the sale awaiting payment and the POS's printer health ("ok",
+// "paper_out", ...; absent without a printer), so head office sees a
+// printer out of paper without opening the store's status page. The
+// session, the agent, `posagent fleet` and `posagent status` share it.
+type StatusReply struct {
+	State       string `json:"state"`
+	SaleID      string `json:"sale_id,omitempty"`
+	OrderID     string `json:"order_id,omitempty"`
+	LastEvent   *Event `json:"last_event,omitempty"`
+	TotalAmount string `json:"total_amount,omitempty"`
+	Printer     string `json:"printer,omitempty"`
+}
 
 // Error is what a rejected or failed event says went wrong.
 type Error struct {
@@ -66,32 +82,6 @@ type Event struct {
 // Stamp returns t formatted for At.
 func Stamp(t time.Time) string { return t.UTC().Format(TimeFormat) }
 
-// SaleMsgID is the id of a sale's created/processed/expired/canceled event.
-func SaleMsgID(store, pos, saleID, status string) string {
-	return store + "." + pos + "." + saleID + "." + status
-}
-
-// RefundMsgID is the id of a refunded event.
-func RefundMsgID(store, pos, saleID, refundID string) string {
-	return store + "." + pos + "." + saleID + ".refunded." + refundID
-}
-
-// CommandMsgID is the id of a rejected or failed event: one per command,
-// named by the command's stream sequence.
-func CommandMsgID(store, pos string, seq uint64, status string) string {
-	return store + "." + pos + ".cmd." + strconv.FormatUint(seq, 10) + "." + status
-}
-
-// PrinterMsgID is the id of a printer event.
-func PrinterMsgID(store, pos string, at time.Time) string {
-	return store + "." + pos + ".printer." + strconv.FormatInt(at.UnixMilli(), 10)
-}
-
-// Subject is where an event about pos is published.
-func Subject(prefix, store, pos, status string) string {
-	return prefix + "." + store + "." + pos + ".evt." + status
-}
-
 // Publisher publishes events to JetStream.
 type Publisher struct {
 	js     jetstream.JetStream
@@ -120,7 +110,7 @@ func (p *Publisher) Publish(ctx context.Context, ev Event) error {
 	if kind == "" {
 		kind = ev.Status
 	}
-	msg := &nats.Msg{Subject: Subject(p.prefix, p.store, ev.ExternalPOSID, kind), Data: data, Header: nats.Header{}}
+	msg := &nats.Msg{Subject: subject.Event(p.prefix, p.store, ev.ExternalPOSID, kind), Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, ev.MsgID)
 	if _, err := p.js.PublishMsg(ctx, msg); err != nil {
 		var apiErr *jetstream.APIError

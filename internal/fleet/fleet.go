@@ -95,24 +95,13 @@ type Endpoint struct {
 	Subject string
 }
 
-// Status is a status query's reply: the session's status plus the
-// agent's extensions (printer, total_amount).
-type Status struct {
-	State       string        `json:"state"`
-	SaleID      string        `json:"sale_id,omitempty"`
-	OrderID     string        `json:"order_id,omitempty"`
-	TotalAmount string        `json:"total_amount,omitempty"`
-	Printer     string        `json:"printer,omitempty"`
-	LastEvent   *events.Event `json:"last_event,omitempty"`
-}
-
 // Row is one POS of one agent, or an agent that lists no POS (POS "").
 // Err says why its status is missing.
 type Row struct {
 	Agent   Agent
 	POS     string
 	Subject string
-	Status  *Status
+	Status  *events.StatusReply
 	Err     error
 }
 
@@ -261,7 +250,7 @@ func Collect(ctx context.Context, nc *nats.Conn, o Options, row func(Row)) (Summ
 }
 
 // askStatus sends one status query.
-func askStatus(ctx context.Context, nc *nats.Conn, subject string, timeout time.Duration) (*Status, error) {
+func askStatus(ctx context.Context, nc *nats.Conn, subject string, timeout time.Duration) (*events.StatusReply, error) {
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	m, err := nc.RequestWithContext(rctx, subject, nil)
@@ -274,7 +263,7 @@ func askStatus(ctx context.Context, nc *nats.Conn, subject string, timeout time.
 	if code := m.Header.Get(micro.ErrorCodeHeader); code != "" {
 		return nil, fmt.Errorf("error %s: %s", code, m.Header.Get(micro.ErrorHeader))
 	}
-	var st Status
+	var st events.StatusReply
 	if err := json.Unmarshal(m.Data, &st); err != nil || st.State == "" {
 		return nil, fmt.Errorf("not a status reply: %.80q", m.Data)
 	}

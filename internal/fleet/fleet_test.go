@@ -244,10 +244,10 @@ func TestTableAndJSON(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	ag := fleet.Agent{ID: "A1", Version: "1.2.3", StoreID: "S001", StoreName: "Café", Started: now.Add(-26 * time.Hour)}
 	rows := []fleet.Row{
-		{Agent: ag, POS: "STORE001POS001", Subject: "pos.S001.STORE001POS001.status", Status: &fleet.Status{
+		{Agent: ag, POS: "STORE001POS001", Subject: "pos.S001.STORE001POS001.status", Status: &events.StatusReply{
 			State: "awaiting_payment", SaleID: "000123", OrderID: "ORD1", TotalAmount: "150.00", Printer: "paper_out",
 			LastEvent: &events.Event{Status: "created", At: "2026-01-02T03:02:05.000Z"}}},
-		{Agent: ag, POS: "STORE001POS002", Status: &fleet.Status{State: "idle"}},
+		{Agent: ag, POS: "STORE001POS002", Status: &events.StatusReply{State: "idle"}},
 		{Agent: fleet.Agent{ID: "A2", Version: "1.2.3", StoreID: "S002"}, POS: "P9", Err: fmt.Errorf("no answer within 2s")},
 		{Agent: fleet.Agent{ID: "A3", Version: "1.2.4", StoreID: "S003", Started: now.Add(-90 * time.Second)}},
 	}

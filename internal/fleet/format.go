@@ -46,7 +46,7 @@ func (r Row) JSON(now time.Time) RowJSON {
 	}
 	if st := r.Status; st != nil {
 		j.State, j.SaleID, j.OrderID, j.TotalAmount, j.Printer, j.LastEvent = st.State, st.SaleID, st.OrderID, st.TotalAmount, st.Printer, st.LastEvent
-		if age, ok := st.lastEventAge(now); ok {
+		if age, ok := lastEventAge(st, now); ok {
 			s := int64(age / time.Second)
 			j.LastEventAge = &s
 		}
@@ -54,7 +54,7 @@ func (r Row) JSON(now time.Time) RowJSON {
 	return j
 }
 
-func (st *Status) lastEventAge(now time.Time) (time.Duration, bool) {
+func lastEventAge(st *events.StatusReply, now time.Time) (time.Duration, bool) {
 	if st == nil || st.LastEvent == nil {
 		return 0, false
 	}
@@ -157,7 +157,7 @@ func cells(r Row, now time.Time) []string {
 		if st.State == "awaiting_payment" {
 			cells[3], cells[4] = orDash(st.SaleID), orDash(st.TotalAmount)
 		}
-		if age, ok := st.lastEventAge(now); ok {
+		if age, ok := lastEventAge(st, now); ok {
 			cells[5] = st.LastEvent.Status + " " + Duration(age)
 		}
 		cells[8] = orDash(st.Printer)

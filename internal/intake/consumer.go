@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/posagent/posagent/internal/session"
+	"github.com/posagent/posagent/internal/subject"
 )
 
 // Handler runs one command to its recorded outcome; an error means "do
@@ -89,7 +89,10 @@ func NewConsumer(js jetstream.JetStream, s Streams, store, pos string, h Handler
 }
 
 // Name is the durable consumer's name.
-func (c *Consumer) Name() string { return "posagent_" + c.store + "_" + c.pos }
+func (c *Consumer) Name() string { return subject.Consumer(c.store, c.pos) }
+
+// POS is the external_pos_id whose commands the consumer reads.
+func (c *Consumer) POS() string { return c.pos }
 
 // Started is closed once the consumer first fetches commands.
 func (c *Consumer) Started() <-chan struct{} { return c.started }
@@ -196,9 +199,9 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.TermWithReason("no metadata")
 		return
 	}
-	prefix := c.streams.Prefix + "." + c.store + "." + c.pos + ".cmd."
+	subj, _ := subject.Parse(c.streams.Prefix, msg.Subject()) // its filter makes it this POS's command
 	d := session.Delivery{
-		Verb:         strings.TrimPrefix(msg.Subject(), prefix),
+		Verb:         subj.Name,
 		Payload:      msg.Data(),
 		Seq:          md.Sequence.Stream,
 		Timestamp:    md.Timestamp,

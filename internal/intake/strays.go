@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/posagent/posagent/internal/subject"
 )
 
 // Stray is a command for a POS this agent does not serve.
@@ -47,8 +48,8 @@ func (s *Strays) Run(ctx context.Context) error {
 		every = 2 * time.Second
 	}
 	nudge := make(chan struct{}, 1)
-	sub, err := s.NC.Subscribe(s.Streams.Prefix+"."+s.Store+".*.cmd.>", func(m *nats.Msg) {
-		if !s.Served[posToken(m.Subject)] {
+	sub, err := s.NC.Subscribe(s.Streams.CommandFilter(s.Store, subject.Any), func(m *nats.Msg) {
+		if !s.Served[s.posToken(m.Subject)] {
 			select {
 			case nudge <- struct{}{}:
 			default:
@@ -76,13 +77,10 @@ func (s *Strays) Run(ctx context.Context) error {
 	}
 }
 
-// posToken is the POS token of <prefix>.<store>.<pos>.cmd...
-func posToken(subject string) string {
-	parts := strings.SplitN(subject, ".", 4)
-	if len(parts) < 3 {
-		return ""
-	}
-	return parts[2]
+// posToken is the POS of a command subject, "" if it is none.
+func (s *Strays) posToken(subj string) string {
+	p, _ := subject.Parse(s.Streams.Prefix, subj)
+	return p.POS
 }
 
 func (s *Strays) sweep(ctx context.Context) error {
@@ -92,16 +90,16 @@ func (s *Strays) sweep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	info, err := st.Info(sctx, jetstream.WithSubjectFilter(s.Streams.Prefix+"."+s.Store+".*.cmd.>"))
+	info, err := st.Info(sctx, jetstream.WithSubjectFilter(s.Streams.CommandFilter(s.Store, subject.Any)))
 	if err != nil {
 		return err
 	}
-	for subject := range info.State.Subjects {
-		pos := posToken(subject)
+	for subj := range info.State.Subjects {
+		pos := s.posToken(subj)
 		if s.Served[pos] {
 			continue
 		}
-		if err := s.drain(sctx, st, subject, pos); err != nil {
+		if err := s.drain(sctx, st, subj, pos); err != nil {
 			return err
 		}
 	}
@@ -109,17 +107,17 @@ func (s *Strays) sweep(ctx context.Context) error {
 }
 
 // drain answers and deletes every command stored on subject, oldest first.
-func (s *Strays) drain(ctx context.Context, st jetstream.Stream, subject, pos string) error {
-	prefix := s.Streams.Prefix + "." + s.Store + "." + pos + ".cmd."
+func (s *Strays) drain(ctx context.Context, st jetstream.Stream, subj, pos string) error {
 	for {
-		m, err := st.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subject))
+		m, err := st.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subj))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		stray := Stray{POS: pos, Verb: strings.TrimPrefix(m.Subject, prefix), Seq: m.Sequence, Payload: m.Data}
+		cmd, _ := subject.Parse(s.Streams.Prefix, m.Subject)
+		stray := Stray{POS: pos, Verb: cmd.Name, Seq: m.Sequence, Payload: m.Data}
 		if err := s.Answer(ctx, stray); err != nil {
 			return err
 		}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/posagent/posagent/internal/subject"
 )
 
 // Streams names the two streams and what bounds them.
@@ -31,19 +33,21 @@ type Streams struct {
 const CommandsPerSubject = 1000
 
 // CommandSubjects is the command stream's subject filter.
-func (s Streams) CommandSubjects() string { return s.Prefix + ".*.*.cmd.>" }
+func (s Streams) CommandSubjects() string {
+	return subject.Commands(s.Prefix, subject.Any, subject.Any)
+}
 
 // EventSubjects is the event stream's subject filter.
-func (s Streams) EventSubjects() string { return s.Prefix + ".*.*.evt.>" }
+func (s Streams) EventSubjects() string { return subject.Events(s.Prefix, subject.Any, subject.Any) }
 
 // CommandFilter is the subject filter of one POS's commands.
 func (s Streams) CommandFilter(store, pos string) string {
-	return s.Prefix + "." + store + "." + pos + ".cmd.>"
+	return subject.Commands(s.Prefix, store, pos)
 }
 
 // EventFilter is the subject filter of one POS's events.
 func (s Streams) EventFilter(store, pos string) string {
-	return s.Prefix + "." + store + "." + pos + ".evt.>"
+	return subject.Events(s.Prefix, store, pos)
 }
 
 // Ensure creates the streams when they are missing. An existing stream is

@@ -1,7 +1,8 @@
 // Package metrics provides posagent's Prometheus metrics (prefix
 // posagent_, README "Operate") on a registry of its own, with the
 // small methods the session, the Orders API client, the displays and the
-// printers report through.
+// printers report through, and (RegisterOps) the series read from the
+// agent at scrape time.
 package metrics
 
 import (

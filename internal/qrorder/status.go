@@ -35,11 +35,15 @@ func (s Status) Paid() bool { return s == StatusProcessed || s == StatusRefunded
 func (s Status) Open() bool { return s == StatusCreated }
 
 // Final reports whether the payment wait is over: paid, expired or
-// canceled (a refund may still follow a paid order). Statuses the agent does
-// not know are not final: it keeps asking rather than guess.
+// canceled, or refunded after it was paid. It is the one definition of a
+// final order status. failed is not final here: it is documented for other
+// order types, a QR order never reports it, and the agent has no outcome to
+// tell for it, so an order in it is asked about again, like action_required.
+// Statuses the agent does not know are not final either: it keeps asking
+// rather than guess.
 func (s Status) Final() bool {
 	switch s {
-	case StatusProcessed, StatusExpired, StatusCanceled, StatusRefunded, StatusFailed:
+	case StatusProcessed, StatusExpired, StatusCanceled, StatusRefunded:
 		return true
 	}
 	return false

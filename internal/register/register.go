@@ -9,13 +9,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/posagent/posagent/internal/events"
+	"github.com/posagent/posagent/internal/subject"
 )
 
 // Client talks to one store's agents.
@@ -37,7 +36,7 @@ func New(nc *nats.Conn, prefix, store string) (*Client, error) {
 
 // Subject is the subject of a command verb for pos.
 func (c *Client) Subject(pos, verb string) string {
-	return c.prefix + "." + c.store + "." + pos + ".cmd." + verb
+	return subject.Command(c.prefix, c.store, pos, verb)
 }
 
 // Send publishes a command with JetStream and returns its stream sequence
@@ -69,24 +68,13 @@ type Received struct {
 
 // CommandSeq returns the stream sequence of the command a rejected or
 // failed event answers, from its message id, or 0.
-func (r Received) CommandSeq() uint64 {
-	i := strings.Index(r.MsgID, ".cmd.")
-	if i < 0 {
-		return 0
-	}
-	rest := r.MsgID[i+5:]
-	seq, err := strconv.ParseUint(rest[:max(strings.IndexByte(rest, '.'), 0)], 10, 64)
-	if err != nil {
-		return 0
-	}
-	return seq
-}
+func (r Received) CommandSeq() uint64 { return subject.CommandSeq(r.MsgID) }
 
 // Watch subscribes to pos's events (all POS with pos "*"); start it before
 // sending so nothing is missed. Events arrive on the channel until stop.
 func (c *Client) Watch(pos string) (<-chan Received, func(), error) {
 	ch := make(chan Received, 256)
-	sub, err := c.nc.Subscribe(c.prefix+"."+c.store+"."+pos+".evt.>", func(m *nats.Msg) {
+	sub, err := c.nc.Subscribe(subject.Events(c.prefix, c.store, pos), func(m *nats.Msg) {
 		r := Received{Subject: m.Subject, MsgID: m.Header.Get(jetstream.MsgIDHeader), Raw: m.Data}
 		if json.Unmarshal(m.Data, &r.Event) != nil {
 			return

@@ -9,6 +9,7 @@ import (
 	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/money"
 	"github.com/posagent/posagent/internal/qrorder"
+	"github.com/posagent/posagent/internal/subject"
 )
 
 func (s *Session) unknownSale(ctx context.Context, d Delivery, saleID string) error {
@@ -30,7 +31,7 @@ func (s *Session) handleCancel(ctx context.Context, d Delivery, c command.Cancel
 		return s.unknownSale(ctx, d, c.SaleID)
 	}
 	if rec.State != stateAwaiting {
-		if d.NumDelivered > 1 && isFinal(rec.LastEvent.Status) {
+		if d.NumDelivered > 1 && endsSale(rec.LastEvent.Status) {
 			// This very cancel may have ended the sale before the agent
 			// stopped (or the poller saw the outcome first): answer with
 			// the sale's final event rather than a refusal. If this
@@ -140,7 +141,7 @@ func (s *Session) recordRefund(ctx context.Context, rec *saleRecord, refundID st
 	ev := s.newEvent(events.Refunded, rec.SaleID)
 	ev.OrderID, ev.Mode, ev.TotalAmount = rec.OrderID, string(rec.Request.Config.QR.Mode), total.String()
 	ev.StatusDetail, ev.RefundID, ev.RefundedAmount = detail, refundID, now.String()
-	ev.MsgID = events.RefundMsgID(s.cfg.StoreID, s.cfg.POS, rec.SaleID, refundID)
+	ev.MsgID = subject.RefundMsgID(s.cfg.StoreID, s.cfg.POS, rec.SaleID, refundID)
 	ev, err := s.publishOnce(ctx, ev)
 	if err != nil {
 		return err

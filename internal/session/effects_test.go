@@ -223,10 +223,9 @@ func TestStoreReadFails(t *testing.T) {
 		t.Fatalf("redelivered sale with the store unreadable = %v", err)
 	}
 	h.stop()
-	h.s.Wait()
 	s := New(h.cfg, Deps{API: h.api, Store: h.store, Events: h.pub})
-	if err := s.Start(t.Context()); !errors.Is(err, errRefused) {
-		t.Fatalf("Start = %v", err)
+	if err := s.Run(t.Context()); !errors.Is(err, errRefused) {
+		t.Fatalf("Run = %v", err)
 	}
 	h.store.setRefuse(nil)
 	h.start()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/posagent/posagent/internal/command"
 	"github.com/posagent/posagent/internal/events"
+	"github.com/posagent/posagent/internal/subject"
 )
 
 // loseCreate sends a sale whose create answers are lost past the retry
@@ -20,7 +21,7 @@ func loseCreate(t *testing.T, h *harness, saleID string, committed bool, extra .
 	d := h.send("sale", sale(saleID, "25", extra...))
 	h.recover()
 	f := h.waitEvent(events.Failed, saleID)
-	if f.Error.Code != command.CodeAPIUnavailable || f.MsgID != events.CommandMsgID(testStore, testPOS, d.Seq, events.Failed) {
+	if f.Error.Code != command.CodeAPIUnavailable || f.MsgID != subject.CommandMsgID(testStore, testPOS, d.Seq, events.Failed) {
 		t.Fatalf("failed = %+v", f)
 	}
 	if r := h.record(saleID); r == nil || r.State != stateFailed || !r.Orphan {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,7 +42,7 @@ type harness struct {
 	logs    *recLogs
 	cfg     Config
 	s       *Session
-	stop    context.CancelFunc
+	stop    func()
 	seq     uint64
 }
 
@@ -96,16 +97,24 @@ func (h *harness) start() {
 	h.s = New(h.cfg, Deps{API: h.api, Store: h.store, Events: h.pub, Screens: h.screens, Printer: h.printer,
 		Metrics: h.metrics, Logger: slog.New(h.logs), Now: h.clock.Now})
 	ctx, cancel := context.WithCancel(context.Background())
-	h.stop = cancel
-	if err := h.s.Start(ctx); err != nil {
-		h.t.Fatalf("Start: %v", err)
+	ran := make(chan error, 1)
+	go func() { ran <- h.s.Run(ctx) }()
+	// stop ends the session, its background work included, and waits.
+	h.stop = sync.OnceFunc(func() {
+		cancel()
+		<-ran
+	})
+	select {
+	case <-h.s.Ready():
+	case err := <-ran:
+		ran <- err
+		h.t.Fatalf("Run: %v", err)
 	}
 }
 
 func (h *harness) shutdown() {
 	h.openGate()
 	h.stop()
-	h.s.Wait()
 }
 
 // restart stops the session (its background work included) and starts a
@@ -113,7 +122,6 @@ func (h *harness) shutdown() {
 func (h *harness) restart() {
 	h.t.Helper()
 	h.stop()
-	h.s.Wait()
 	h.start()
 }
 

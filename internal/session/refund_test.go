@@ -6,6 +6,7 @@ import (
 	"github.com/posagent/posagent/internal/command"
 	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/qrorder"
+	"github.com/posagent/posagent/internal/subject"
 )
 
 // paidSale creates sale saleID for 100.00 and has the customer pay it.
@@ -87,7 +88,7 @@ func TestRefund(t *testing.T) {
 					if id == "" {
 						id = command.TotalRefundID
 					}
-					if ev.RefundID != id || ev.OrderID != orderID || ev.MsgID != events.RefundMsgID(testStore, testPOS, "F1", id) {
+					if ev.RefundID != id || ev.OrderID != orderID || ev.MsgID != subject.RefundMsgID(testStore, testPOS, "F1", id) {
 						t.Fatalf("step %d: refunded event = %+v", i, ev)
 					}
 				}

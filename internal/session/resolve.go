@@ -18,11 +18,7 @@ func (s *Session) startResolver(saleID string) {
 // resolver's backoff (1 s doubling up to ResolveMaxInterval), until it
 // reports done or the session stops.
 func (s *Session) startRetrying(saleID, failure string, once func(ctx context.Context, saleID string) (bool, error)) {
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		s.retryUntilDone(s.ctx, saleID, failure, once)
-	}()
+	s.goBackground(func(ctx context.Context) { s.retryUntilDone(ctx, saleID, failure, once) })
 }
 
 func (s *Session) retryUntilDone(ctx context.Context, saleID, failure string, once func(ctx context.Context, saleID string) (bool, error)) {

@@ -11,6 +11,7 @@ import (
 	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/isoduration"
 	"github.com/posagent/posagent/internal/qrorder"
+	"github.com/posagent/posagent/internal/subject"
 )
 
 const verbSale = string(command.VerbSale)
@@ -200,7 +201,7 @@ func (s *Session) create(ctx context.Context, d Delivery, rec *saleRecord) error
 	if !rec.ExpiresAt.IsZero() {
 		ev.ExpiresAt = events.Stamp(rec.ExpiresAt)
 	}
-	ev.MsgID = events.SaleMsgID(s.cfg.StoreID, s.cfg.POS, rec.SaleID, events.Created)
+	ev.MsgID = subject.SaleMsgID(s.cfg.StoreID, s.cfg.POS, rec.SaleID, events.Created)
 	rec.State, rec.CmdSeq, rec.LastEvent = stateAwaiting, d.Seq, ev
 	s.active = rec
 	// Each effect at most once, however often recording the outcome fails

@@ -10,6 +10,7 @@ import (
 	"github.com/posagent/posagent/internal/emvco"
 	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/qrorder"
+	"github.com/posagent/posagent/internal/subject"
 )
 
 // TestSaleToFinal walks a sale from created to each final state the API
@@ -279,7 +280,7 @@ func TestSaleRefused(t *testing.T) {
 			if len(evs) != 1 || evs[0].Status != events.Rejected || evs[0].Error.Code != tc.code || evs[0].Error.Field != tc.field {
 				t.Fatalf("events = %+v", evs)
 			}
-			if evs[0].MsgID != events.CommandMsgID(testStore, testPOS, d.Seq, events.Rejected) {
+			if evs[0].MsgID != subject.CommandMsgID(testStore, testPOS, d.Seq, events.Rejected) {
 				t.Fatalf("msg id = %s", evs[0].MsgID)
 			}
 			if h.record("B1") != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/printer"
 	"github.com/posagent/posagent/internal/qrorder"
+	"github.com/posagent/posagent/internal/subject"
 )
 
 // OrdersAPI is the part of the Orders API client a session uses.
@@ -103,17 +104,6 @@ type Delivery struct {
 	NumDelivered uint64
 }
 
-// StatusReply answers the status query (docs/protocol.md).
-type StatusReply struct {
-	State     string        `json:"state"`
-	SaleID    string        `json:"sale_id,omitempty"`
-	OrderID   string        `json:"order_id,omitempty"`
-	LastEvent *events.Event `json:"last_event,omitempty"`
-	// TotalAmount is the amount of the sale awaiting payment (an
-	// extension: the status page and `posagent fleet` show it).
-	TotalAmount string `json:"total_amount,omitempty"`
-}
-
 // Session runs one POS.
 type Session struct {
 	cfg Config
@@ -129,16 +119,19 @@ type Session struct {
 	orphansCh chan struct{} // closed and replaced whenever the orphan list changes
 	fx        effects       // side effects already carried out by this process
 
-	snap atomic.Pointer[StatusReply]
-	bg   sync.WaitGroup
-	ctx  context.Context // background work (pollers, resolvers) lives in it
+	snap atomic.Pointer[events.StatusReply]
+	// work is background work (pollers, resolvers) for Run to start with
+	// its context; wake tells Run there is some.
+	work  []func(context.Context)
+	wake  chan struct{}
+	ready chan struct{}
 }
 
 // ErrStopped is returned by Handle when the session's context ended while a
 // command waited: the command is left for redelivery.
 var ErrStopped = errors.New("session stopped")
 
-// New returns a session; call Start before Handle.
+// New returns a session; call Handle once Ready is closed.
 func New(cfg Config, d Deps) *Session {
 	if d.Now == nil {
 		d.Now = time.Now
@@ -152,8 +145,9 @@ func New(cfg Config, d Deps) *Session {
 	if cfg.ResolveMaxInterval <= 0 {
 		cfg.ResolveMaxInterval = 30 * time.Second
 	}
-	s := &Session{cfg: cfg, d: d, log: d.Logger.With("pos", cfg.POS), orphansCh: make(chan struct{})}
-	s.snap.Store(&StatusReply{State: "idle"})
+	s := &Session{cfg: cfg, d: d, log: d.Logger.With("pos", cfg.POS), orphansCh: make(chan struct{}),
+		wake: make(chan struct{}, 1), ready: make(chan struct{})}
+	s.snap.Store(&events.StatusReply{State: "idle"})
 	return s
 }
 
@@ -161,19 +155,51 @@ func New(cfg Config, d Deps) *Session {
 func (s *Session) POS() string { return s.cfg.POS }
 
 // Status returns the current state without waiting for a command to finish.
-func (s *Session) Status() StatusReply { return *s.snap.Load() }
+func (s *Session) Status() events.StatusReply { return *s.snap.Load() }
 
-// Wait waits for the background work started by Start to end (after its
-// context is canceled).
-func (s *Session) Wait() { s.bg.Wait() }
+// Ready is closed once Run has loaded the POS's records: Handle may be
+// called from then on.
+func (s *Session) Ready() <-chan struct{} { return s.ready }
 
-// Start loads the POS's record, shows the right screen and resumes tracking
-// of its open order and resolution of its orphan creates. Background work
-// runs until ctx ends.
-func (s *Session) Start(ctx context.Context) error {
+// Run loads the POS's record, shows the right screen and resumes tracking
+// of its open order and resolution of its orphan creates; then it runs the
+// session's background work until ctx ends, and waits for it. It returns
+// an error only when the records cannot be loaded. Run is called once.
+func (s *Session) Run(ctx context.Context) error {
+	if err := s.load(ctx); err != nil {
+		return err
+	}
+	close(s.ready)
+	var bg sync.WaitGroup
+	defer bg.Wait()
+	for {
+		s.mu.Lock()
+		work := s.work
+		s.work = nil
+		s.mu.Unlock()
+		for _, f := range work {
+			bg.Go(func() { f(ctx) })
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.wake:
+		}
+	}
+}
+
+// goBackground hands f to Run, which runs it with its context. s.mu is held.
+func (s *Session) goBackground(f func(ctx context.Context)) {
+	s.work = append(s.work, f)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Session) load(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.ctx = ctx
 	if _, err := s.d.Store.Get(ctx, s.posKey(), &s.posRec); err != nil {
 		return err
 	}
@@ -284,7 +310,7 @@ func (s *Session) reject(ctx context.Context, d Delivery, rej *command.Rejection
 	ev := s.newEvent(events.Rejected, rej.SaleID)
 	ev.Error = &events.Error{Code: rej.Code, Field: rej.Field, Message: rej.Message}
 	ev.SaleStatus = saleStatus
-	ev.MsgID = events.CommandMsgID(s.cfg.StoreID, s.cfg.POS, d.Seq, events.Rejected)
+	ev.MsgID = subject.CommandMsgID(s.cfg.StoreID, s.cfg.POS, d.Seq, events.Rejected)
 	if _, err := s.publishOnce(ctx, ev); err != nil {
 		return err
 	}
@@ -297,7 +323,7 @@ func (s *Session) reject(ctx context.Context, d Delivery, rej *command.Rejection
 func (s *Session) fail(ctx context.Context, d Delivery, verb, saleID, code, msg string) (events.Event, error) {
 	ev := s.newEvent(events.Failed, saleID)
 	ev.Error = &events.Error{Code: code, Message: msg}
-	ev.MsgID = events.CommandMsgID(s.cfg.StoreID, s.cfg.POS, d.Seq, events.Failed)
+	ev.MsgID = subject.CommandMsgID(s.cfg.StoreID, s.cfg.POS, d.Seq, events.Failed)
 	ev, err := s.publishOnce(ctx, ev)
 	if err != nil {
 		return ev, err
@@ -332,9 +358,9 @@ func verbName(v string) string {
 }
 
 func (s *Session) updateSnapshot() {
-	st := StatusReply{State: "idle", LastEvent: s.lastEvent}
+	st := events.StatusReply{State: "idle", LastEvent: s.lastEvent}
 	active := s.active
-	if le := s.lastEvent; active != nil && le != nil && le.SaleID == active.SaleID && isFinal(le.Status) {
+	if le := s.lastEvent; active != nil && le != nil && le.SaleID == active.SaleID && endsSale(le.Status) {
 		active = nil // published, about to be recorded
 	}
 	switch {
@@ -354,6 +380,9 @@ func (s *Session) updateSnapshot() {
 	}
 }
 
-func isFinal(status string) bool {
-	return status == events.Processed || status == events.Expired || status == events.Canceled
+// endsSale reports whether an event tells its sale's outcome: the final
+// order status it names (qrorder.Status.Final), other than refunded, which
+// follows an outcome already told.
+func endsSale(status string) bool {
+	return status != events.Refunded && qrorder.Status(status).Final()
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/qrorder"
+	"github.com/posagent/posagent/internal/subject"
 )
 
 // finalStatus maps a final order status to the sale's event status.
@@ -42,7 +43,7 @@ func (s *Session) finish(ctx context.Context, rec *saleRecord, o *qrorder.Order,
 	if ev.StatusDetail == "" {
 		ev.StatusDetail = status
 	}
-	ev.MsgID = events.SaleMsgID(s.cfg.StoreID, s.cfg.POS, rec.SaleID, status)
+	ev.MsgID = subject.SaleMsgID(s.cfg.StoreID, s.cfg.POS, rec.SaleID, status)
 	ev, err := s.publishOnce(ctx, ev)
 	if err != nil {
 		return err
@@ -134,7 +135,7 @@ func (s *Session) abandon(ctx context.Context, rec *saleRecord, apiErr *qrorder.
 	} else {
 		ev.Error = &events.Error{Code: apiErr.Code, Message: "the open order could not be canceled nor read: " + apiErr.Error()}
 	}
-	ev.MsgID = events.SaleMsgID(s.cfg.StoreID, s.cfg.POS, rec.SaleID, status)
+	ev.MsgID = subject.SaleMsgID(s.cfg.StoreID, s.cfg.POS, rec.SaleID, status)
 	ev, err := s.publishOnce(ctx, ev)
 	if err != nil {
 		return err
@@ -162,24 +163,36 @@ type poller struct {
 	orderID string
 	saleID  string
 	poke    chan struct{}
+	// cancel ends the poll's context; stopped is set by stopPoller,
+	// before or after the poll starts. Both guarded by Session.mu.
 	cancel  context.CancelFunc
+	stopped bool
 }
 
 func (s *Session) startPoller(rec *saleRecord) {
 	s.stopPoller()
-	ctx, cancel := context.WithCancel(s.ctx)
-	p := &poller{orderID: rec.OrderID, saleID: rec.SaleID, poke: make(chan struct{}, 1), cancel: cancel}
+	p := &poller{orderID: rec.OrderID, saleID: rec.SaleID, poke: make(chan struct{}, 1)}
 	s.poller = p
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		s.poll(ctx, p, rec.ExpiresAt)
-	}()
+	expiresAt := rec.ExpiresAt
+	s.goBackground(func(ctx context.Context) {
+		pctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		s.mu.Lock()
+		stopped := p.stopped
+		p.cancel = cancel
+		s.mu.Unlock()
+		if !stopped {
+			s.poll(ctx, pctx, p, expiresAt)
+		}
+	})
 }
 
 func (s *Session) stopPoller() {
-	if s.poller != nil {
-		s.poller.cancel()
+	if p := s.poller; p != nil {
+		p.stopped = true
+		if p.cancel != nil {
+			p.cancel()
+		}
 		s.poller = nil
 	}
 }
@@ -189,16 +202,17 @@ func (s *Session) stopPoller() {
 // the local clock, says when it expired).
 const maxPollInterval = 30 * time.Second
 
-// poll asks the API about the order until it is final. It is not bounded
-// by the retry budget: while the customer may pay, the agent keeps asking.
-func (s *Session) poll(ctx context.Context, p *poller, expiresAt time.Time) {
+// poll asks the API about the order until it is final or the poller is
+// stopped (pctx ends). It is not bounded by the retry budget: while the
+// customer may pay, the agent keeps asking. ctx is the session's.
+func (s *Session) poll(ctx, pctx context.Context, p *poller, expiresAt time.Time) {
 	interval := s.cfg.PollInterval
 	t := time.NewTimer(interval)
 	defer t.Stop()
 	touched := s.d.Now()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-pctx.Done():
 			return
 		case <-t.C:
 		case <-p.poke:
@@ -206,24 +220,24 @@ func (s *Session) poll(ctx context.Context, p *poller, expiresAt time.Time) {
 		if s.cfg.Retention > 0 && s.d.Now().Sub(touched) > s.cfg.Retention/2 {
 			// An order may stay open longer than records are kept
 			// (expiration_time up to 3600 h): rewrite its record.
-			s.touch(ctx, p.saleID)
+			s.touch(pctx, p.saleID)
 			touched = s.d.Now()
 		}
-		o, err := s.d.API.Get(ctx, p.orderID)
+		o, err := s.d.API.Get(pctx, p.orderID)
 		next := s.cfg.PollInterval
 		if !expiresAt.IsZero() && s.d.Now().After(expiresAt.Add(2*time.Minute)) {
 			next = max(next, maxPollInterval)
 		}
 		switch {
 		case err != nil:
-			if ctx.Err() != nil {
+			if pctx.Err() != nil {
 				return
 			}
 			interval = min(interval*2, maxPollInterval)
 			next = interval
 			s.log.Warn("polling the order failed", "order_id", p.orderID, "err", err, "next", next)
 		case o.Status.Final():
-			if s.applyFinal(ctx, p, o) {
+			if s.applyFinal(ctx, pctx, p, o) {
 				return
 			}
 			next = s.cfg.PollInterval
@@ -239,15 +253,15 @@ func (s *Session) poll(ctx context.Context, p *poller, expiresAt time.Time) {
 
 // applyFinal records a final status found by the poller; it reports
 // whether the poller is done.
-func (s *Session) applyFinal(ctx context.Context, p *poller, o *qrorder.Order) bool {
+func (s *Session) applyFinal(ctx, pctx context.Context, p *poller, o *qrorder.Order) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer s.updateSnapshot()
-	if ctx.Err() != nil || s.active == nil || s.active.SaleID != p.saleID {
+	if pctx.Err() != nil || s.active == nil || s.active.SaleID != p.saleID {
 		return true // a command finished it meanwhile
 	}
 	// finish stops this poller: record with the session's context.
-	if err := s.finish(s.ctx, s.active, o, ""); err != nil {
+	if err := s.finish(ctx, s.active, o, ""); err != nil {
 		s.log.Warn("recording the final status failed; will retry", "order_id", p.orderID, "err", err)
 		return false
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/posagent/posagent/internal/events"
+	"github.com/posagent/posagent/internal/qrorder"
 )
 
 // received is one event as a register got it: live from a subscription
@@ -44,8 +45,10 @@ func parseEvent(subject string, hdr nats.Header, data []byte) (received, error) 
 	return r, nil
 }
 
+// isFinal reports whether an event tells its sale's outcome: a final order
+// status (qrorder.Status.Final) other than refunded, as the agent sees it.
 func isFinal(status string) bool {
-	return status == events.Processed || status == events.Expired || status == events.Canceled
+	return status != events.Refunded && qrorder.Status(status).Final()
 }
 
 // eventLog is one POS's events in arrival order, each kept once however

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/internal/qrorder/qrordertest"
+	"github.com/posagent/posagent/internal/subject"
 )
 
 // The power-cut soak (issue #14): the agent runs its embedded NATS server
@@ -241,7 +242,7 @@ func (w *world) runPowerCutSales(pfs *powerFS, cuts int) ([]*saleResult, *powerC
 	var regWG sync.WaitGroup
 	for i, p := range w.pos {
 		r := &register{pos: p, pub: w.pub, log: w.hub.logs[p.ID], sim: w.sim, silent: 5 * time.Minute, giveUp: 5 * time.Minute, progress: prog,
-			subject: func(verb string) string { return prefix + "." + store + "." + p.ID + ".cmd." + verb }}
+			subject: func(verb string) string { return subject.Command(prefix, store, p.ID, verb) }}
 		regWG.Add(1)
 		go func() { defer regWG.Done(); r.run(ctx, plans[i], results) }()
 	}

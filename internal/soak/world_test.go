@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/posagent/posagent/internal/qrorder/qrordertest"
+	"github.com/posagent/posagent/internal/subject"
 )
 
 // world is everything a soak run has running: the NATS server, the
@@ -174,7 +175,7 @@ func (w *world) runSales() ([]*saleResult, *chaos) {
 	var regWG sync.WaitGroup
 	for i, p := range w.pos {
 		r := &register{pos: p, pub: w.pub, log: w.hub.logs[p.ID], sim: w.sim, silent: 45 * time.Second, giveUp: 5 * time.Minute, progress: prog,
-			subject: func(verb string) string { return prefix + "." + store + "." + p.ID + ".cmd." + verb }}
+			subject: func(verb string) string { return subject.Command(prefix, store, p.ID, verb) }}
 		regWG.Add(1)
 		go func() { defer regWG.Done(); r.run(ctx, plans[i], results) }()
 	}

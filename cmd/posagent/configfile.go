@@ -2,42 +2,13 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 
-	"golang.org/x/term"
-
 	"github.com/posagent/posagent/internal/config"
 	"github.com/posagent/posagent/internal/secret"
-	"github.com/posagent/posagent/internal/version"
 )
-
-const defaultConfig = "/etc/posagent/posagent.yaml"
-
-func versionLine() string { return version.String() }
-
-// newFlags returns a flag set that reports errors as usage errors.
-func newFlags(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("posagent "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
-}
-
-// parseFlags parses args; a bad flag or a stray argument is a usage error.
-func parseFlags(fs *flag.FlagSet, args []string, positional int) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return silentError{exitOK}
-		}
-		return silentError{exitUsage}
-	}
-	if fs.NArg() != positional {
-		return usagef("%s: want %d argument(s) after the flags, got %q", fs.Name(), positional, fs.Args())
-	}
-	return nil
-}
 
 // loadConfig reads and checks the config file; problems are printed one
 // per line as `config check` does, and make a usage error (exit 2).
@@ -78,10 +49,4 @@ func findPOS(c *config.Config, id string) (*config.POS, error) {
 		return nil, usagef("-pos %s: not in the config", id)
 	}
 	return p, nil
-}
-
-// isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
