@@ -51,7 +51,10 @@ func (r *refusals) handler(_ *nats.Conn, _ *nats.Subscription, err error) {
 }
 
 // wait waits for the server's permissions violation naming subject.
-func (r *refusals) wait(t *testing.T, kind, subject string) {
+func (r *refusals) wait(t *testing.T, kind, subject string) { r.waitN(t, kind, subject, 1) }
+
+// waitN waits for the n-th permissions violation naming subject.
+func (r *refusals) waitN(t *testing.T, kind, subject string, n int) {
 	t.Helper()
 	want := strings.ToLower(`permissions violation for ` + kind + ` to "` + subject + `"`)
 	timer := time.AfterFunc(wait, r.cond.Broadcast)
@@ -60,13 +63,17 @@ func (r *refusals) wait(t *testing.T, kind, subject string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for {
+		seen := 0
 		for _, e := range r.errs {
 			if strings.Contains(strings.ToLower(e), want) {
-				return
+				seen++
 			}
 		}
+		if seen >= n {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the server did not refuse %s to %q; errors: %v", kind, subject, r.errs)
+			t.Fatalf("the server did not refuse %s to %q %d times; errors: %v", kind, subject, n, r.errs)
 		}
 		r.cond.Wait()
 	}
@@ -170,14 +177,22 @@ func TestAttackForgedEvent(t *testing.T) {
 			t.Fatal(err)
 		}
 		ref.wait(t, "publish", subject)
-		// A JetStream publish of the same is refused too: no PubAck.
+		// A JetStream publish of the same is refused too: no PubAck. It
+		// waits for one until the server's refusal arrives.
 		js, err := jetstream.New(attacker)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
-		if ack, err := js.Publish(ctx, subject, []byte(forged)); err == nil {
+		acked := make(chan *jetstream.PubAck, 1)
+		go func() {
+			ack, _ := js.Publish(ctx, subject, []byte(forged))
+			acked <- ack
+		}()
+		ref.waitN(t, "publish", subject, 2)
+		cancel()
+		if ack := <-acked; ack != nil {
 			t.Fatalf("forged event stored: %+v", ack)
 		}
 
