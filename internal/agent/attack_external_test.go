@@ -101,7 +101,7 @@ func TestExternalServerRoles(t *testing.T) {
 	// What a register does.
 	h.send("POS1", "sale", `{"sale_id":"x1","total_amount":"4.00"}`)
 	created := h.waitSale("x1", "created")
-	readStream(t, h.nc, "x1", "created")
+	eventStored(t, h.nc, "x1", "created")
 	if st := h.status("POS1"); st.State != "awaiting_payment" {
 		t.Fatalf("status: %+v", st)
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -261,7 +262,11 @@ type flooder struct {
 
 func startFlooder(t *testing.T, addr string) *flooder {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHTTPFlooder$", "-test.v")
+	args := []string{os.Args[0], "-test.run=^TestHTTPFlooder$", "-test.v"}
+	if emu := userEmulator(); emu != "" {
+		args = append([]string{emu}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), "POSAGENT_TEST_FLOOD_ADDR="+addr)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
@@ -274,16 +279,33 @@ func startFlooder(t *testing.T, addr string) *flooder {
 	}
 	if err := cmd.Start(); err != nil {
 		if errors.Is(err, syscall.ENOEXEC) {
-			// A test binary for another CPU run by qemu-user cannot start
-			// itself again without binfmt: the flood needs a second
+			// A test binary for another CPU run by qemu-user, with no
+			// emulator found for it in PATH: the flood needs a second
 			// process, so it runs on the machine's own CPU (CI's race step).
-			t.Skipf("the test binary cannot re-execute itself here (emulated CPU?): %v", err)
+			t.Skipf("the test binary cannot re-execute itself here (emulated CPU, no qemu-user in PATH?): %v", err)
 		}
 		t.Fatal(err)
 	}
 	f := &flooder{cmd: cmd, stdin: stdin, out: bufio.NewScanner(stdout), done: make(chan error, 1)}
 	t.Cleanup(func() { f.stop(t) })
 	return f
+}
+
+// userEmulator returns the qemu-user program to start this test binary
+// with when it cannot start itself: a binary for another CPU, run by
+// qemu-user (go test -exec qemu-arm-static), whose kernel has no binfmt
+// entry for it. It returns "" when the binary runs by itself.
+func userEmulator() string {
+	if err := exec.Command(os.Args[0], "-test.run=^$").Run(); !errors.Is(err, syscall.ENOEXEC) {
+		return ""
+	}
+	name := map[string]string{"arm": "arm", "arm64": "aarch64", "riscv64": "riscv64", "386": "i386"}[runtime.GOARCH]
+	for _, p := range []string{"qemu-" + name + "-static", "qemu-" + name} {
+		if path, err := exec.LookPath(p); name != "" && err == nil {
+			return path
+		}
+	}
+	return ""
 }
 
 // read waits for the attacker's line starting with word (it ends by

@@ -266,9 +266,32 @@ func acrossStores(t *testing.T, hardened bool) {
 		t.Logf("hub stream: %s", b)
 	})
 	// Each second sale also ends the first one (canceled): every event
-	// of both stores reaches the hub.
-	all := s1.eventsStored(t) + s2.eventsStored(t)
-	waitUntil(t, "new events at the hub", func() bool { return streamLen(hubJS, "POS_EVT_HUB") == all })
+	// of both stores reaches the hub. The register hears an event as the
+	// agent publishes it, maybe before the store's stream has stored it:
+	// counted once stored (the canceled event is stored before the new
+	// sale's created is published).
+	eventStored(t, s1.h.nc, "a2", "created")
+	eventStored(t, s2.h.nc, "b2", "created")
+	stored := map[string]int{}
+	for _, s := range []*leafStore{s1, s2} {
+		js, err := jetstream.New(s.h.nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for id, n := range msgIDs(t, js, "POS_EVT") {
+			stored[id] += n
+		}
+	}
+	waitUntil(t, "new events at the hub", func() bool { return streamLen(hubJS, "POS_EVT_HUB") >= uint64(len(stored)) })
+	atHub := msgIDs(t, hubJS, "POS_EVT_HUB")
+	for id, n := range stored {
+		if n != 1 || atHub[id] != 1 {
+			t.Errorf("event %s: %d at the stores, %d at the hub", id, n, atHub[id])
+		}
+	}
+	if len(atHub) != len(stored) {
+		t.Errorf("the hub has %d events, the stores %d: %v", len(atHub), len(stored), atHub)
+	}
 	sum, err = fleet.Collect(ctx, hnc, fleet.Options{Timeout: wait, Quiet: -1, Expect: 2}, func(fleet.Row) {})
 	if err != nil || sum.Agents != 2 || sum.POS != 4 || sum.Failed != 0 {
 		t.Fatalf("fleet from the hub: %+v %v", sum, err)

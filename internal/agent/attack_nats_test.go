@@ -52,7 +52,10 @@ func (r *refusals) handler(_ *nats.Conn, _ *nats.Subscription, err error) {
 }
 
 // wait waits for the server's permissions violation naming subject.
-func (r *refusals) wait(t *testing.T, kind, subject string) {
+func (r *refusals) wait(t *testing.T, kind, subject string) { r.waitN(t, kind, subject, 1) }
+
+// waitN waits for the n-th permissions violation naming subject.
+func (r *refusals) waitN(t *testing.T, kind, subject string, n int) {
 	t.Helper()
 	want := strings.ToLower(`permissions violation for ` + kind + ` to "` + subject + `"`)
 	timer := time.AfterFunc(wait, r.cond.Broadcast)
@@ -61,13 +64,17 @@ func (r *refusals) wait(t *testing.T, kind, subject string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for {
+		seen := 0
 		for _, e := range r.errs {
 			if strings.Contains(strings.ToLower(e), want) {
-				return
+				seen++
 			}
 		}
+		if seen >= n {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the server did not refuse %s to %q; errors: %v", kind, subject, r.errs)
+			t.Fatalf("the server did not refuse %s to %q %d times; errors: %v", kind, subject, n, r.errs)
 		}
 		r.cond.Wait()
 	}
@@ -171,14 +178,22 @@ func TestAttackForgedEvent(t *testing.T) {
 			t.Fatal(err)
 		}
 		ref.wait(t, "publish", subject)
-		// A JetStream publish of the same is refused too: no PubAck.
+		// A JetStream publish of the same is refused too: no PubAck. It
+		// waits for one until the server's refusal arrives.
 		js, err := jetstream.New(attacker)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
-		if ack, err := js.Publish(ctx, subject, []byte(forged)); err == nil {
+		acked := make(chan *jetstream.PubAck, 1)
+		go func() {
+			ack, _ := js.Publish(ctx, subject, []byte(forged))
+			acked <- ack
+		}()
+		ref.waitN(t, "publish", subject, 2)
+		cancel()
+		if ack := <-acked; ack != nil {
 			t.Fatalf("forged event stored: %+v", ack)
 		}
 
@@ -332,7 +347,7 @@ func TestRegisterRoleStillWorks(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.waitSale("r2", "created")
-		readStream(t, h.nc, "r1", "processed")
+		eventStored(t, h.nc, "r1", "processed")
 		if st := h.status("POS3"); st.State != "awaiting_payment" || st.SaleID != "r2" {
 			t.Fatalf("status: %+v", st)
 		}
@@ -374,7 +389,11 @@ func TestRegisterRoleStillWorks(t *testing.T) {
 		if m, err := sub.NextMsg(wait); err != nil || !strings.Contains(string(m.Data), `"r1"`) {
 			t.Fatalf("legacy ordered consumer: %v", err)
 		}
-		_ = sub.Unsubscribe()
+		// Drain, not Unsubscribe: both ask the server to delete the
+		// consumer, which a register may not do, and Unsubscribe waits
+		// out the refused request (5 s); Drain asks in the background.
+		// The server removes the consumer once nothing listens.
+		_ = sub.Drain()
 
 		var rows []fleet.Row
 		sum, err := fleet.Collect(ctx, h.nc, fleet.Options{Timeout: wait, Quiet: -1, Expect: 1}, func(r fleet.Row) { rows = append(rows, r) })
@@ -394,33 +413,22 @@ func TestAgentUserOnlyInProcess(t *testing.T) {
 	}
 }
 
-// readStream reads the events stream with an ordered consumer until the
-// event of saleID with status arrives.
-func readStream(t *testing.T, nc *nats.Conn, saleID, status string) {
+// eventStored waits until the events stream holds the event of saleID
+// with status, reading it over nc (a register's connection, in the tests
+// that check what a register may read).
+func eventStored(t testing.TB, nc *nats.Conn, saleID, status string) {
 	t.Helper()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	cons, err := js.OrderedConsumer(ctx, "POS_EVT", jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatalf("ordered consumer on the events stream: %v", err)
-	}
-	for {
-		m, err := cons.Next(jetstream.FetchMaxWait(wait))
-		if err != nil {
-			t.Fatalf("reading the events stream for %s %s: %v", saleID, status, err)
-		}
+	waitStored(t, js, "POS_EVT", saleID+" "+status, func(m jetstream.Msg) bool {
 		var ev struct {
 			SaleID string `json:"sale_id"`
 			Status string `json:"status"`
 		}
-		if json.Unmarshal(m.Data(), &ev) == nil && ev.SaleID == saleID && ev.Status == status {
-			return
-		}
-	}
+		return json.Unmarshal(m.Data(), &ev) == nil && ev.SaleID == saleID && ev.Status == status
+	})
 }
 
 // agentConn is a connection with the agent's rights on its embedded

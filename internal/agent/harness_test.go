@@ -306,41 +306,11 @@ func (h *harness) storedEvents() []register.Received {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	cons, err := js.OrderedConsumer(ctx, h.cfg.NATS.Streams.Events, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	st, err := js.Stream(ctx, h.cfg.NATS.Streams.Events)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	// Batches, not Next: an ordered consumer makes a new server-side
-	// consumer for every fetch, a register may not delete them, and a
-	// stream holds at most 1,000 consumers (they expire when idle).
 	var out []register.Received
-	for uint64(len(out)) < info.State.Msgs {
-		batch, err := cons.Fetch(int(min(info.State.Msgs-uint64(len(out)), 500)), jetstream.FetchMaxWait(wait))
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		before := len(out)
-		for m := range batch.Messages() {
-			r := register.Received{Subject: m.Subject(), MsgID: m.Headers().Get(jetstream.MsgIDHeader), Raw: m.Data()}
-			_ = json.Unmarshal(m.Data(), &r.Event)
-			out = append(out, r)
-		}
-		if err := batch.Error(); err != nil {
-			h.t.Fatal(err)
-		}
-		if len(out) == before {
-			h.t.Fatalf("events stream: %d of %d events read, then nothing for %s", len(out), info.State.Msgs, wait)
-		}
+	for _, m := range readMessages(h.t, js, h.cfg.NATS.Streams.Events) {
+		r := register.Received{Subject: m.Subject(), MsgID: m.Headers().Get(jetstream.MsgIDHeader), Raw: m.Data()}
+		_ = json.Unmarshal(m.Data(), &r.Event)
+		out = append(out, r)
 	}
 	return out
 }

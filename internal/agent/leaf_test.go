@@ -258,29 +258,8 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // msgIDs reads every message of a stream and counts them by Nats-Msg-Id.
 func msgIDs(t *testing.T, js jetstream.JetStream, stream string) map[string]int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	st, err := js.Stream(ctx, stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ids := map[string]int{}
-	if info.State.Msgs == 0 {
-		return ids
-	}
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range info.State.Msgs {
-		m, err := cons.Next(jetstream.FetchMaxWait(wait))
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, m := range readMessages(t, js, stream) {
 		ids[m.Headers().Get(jetstream.MsgIDHeader)]++
 	}
 	return ids
@@ -485,6 +464,8 @@ func TestStoreLeafOfHub(t *testing.T) {
 	link.up(hub.leafAddr())
 	waitUntil(t, "leaf link back", func() bool { return hub.ns.NumLeafNodes() == 1 })
 	sale("after-outage", true)
+	// Heard by the register as published: counted once stored.
+	eventStored(t, nc, "after-outage", "processed")
 	stored := msgIDs(t, storeJS, "POS_EVT")
 	if len(stored) != 9 { // 2 + 2 + created/canceled + rejected + 2
 		t.Fatalf("store events %v", stored)

@@ -270,7 +270,10 @@ func pace(ctx context.Context, d time.Duration) {
 }
 
 // readStream reads every message of stream, in order, with a fresh
-// ordered consumer: the source of truth for the final audit.
+// ordered consumer: the source of truth for the final audit. It fetches
+// in batches: an ordered consumer makes a new server-side consumer for
+// every Fetch or Next, and one per message would be slow and leave
+// hundreds behind for the server to expire.
 func readStream(ctx context.Context, js jetstream.JetStream, stream string) ([]received, jetstream.StreamState, error) {
 	st, err := js.Stream(ctx, stream)
 	if err != nil {
@@ -289,23 +292,35 @@ func readStream(ctx context.Context, js jetstream.JetStream, stream string) ([]r
 		return nil, state, err
 	}
 	var out []received
-	for {
-		m, err := cons.Next(jetstream.FetchMaxWait(30 * time.Second))
+	for uint64(len(out)) < state.Msgs {
+		// Never more than the stream still holds: a fetch waits until its
+		// batch is full (or its deadline passes).
+		batch, err := cons.Fetch(int(min(state.Msgs-uint64(len(out)), 500)), jetstream.FetchMaxWait(30*time.Second))
 		if err != nil {
 			return out, state, fmt.Errorf("reading %s after %d of %d messages: %w", stream, len(out), state.Msgs, err)
 		}
-		md, err := m.Metadata()
-		if err != nil {
-			return out, state, err
+		before := len(out)
+		for m := range batch.Messages() {
+			md, err := m.Metadata()
+			if err != nil {
+				return out, state, err
+			}
+			if md.Sequence.Stream > state.LastSeq {
+				return out, state, nil
+			}
+			r, err := parseEvent(m.Subject(), m.Headers(), m.Data())
+			if err != nil {
+				return out, state, err
+			}
+			r.Seq = md.Sequence.Stream
+			out = append(out, r)
 		}
-		r, err := parseEvent(m.Subject(), m.Headers(), m.Data())
-		if err != nil {
-			return out, state, err
+		if err := batch.Error(); err != nil {
+			return out, state, fmt.Errorf("reading %s after %d of %d messages: %w", stream, len(out), state.Msgs, err)
 		}
-		r.Seq = md.Sequence.Stream
-		out = append(out, r)
-		if md.Sequence.Stream >= state.LastSeq {
-			return out, state, nil
+		if len(out) == before {
+			return out, state, fmt.Errorf("reading %s: %d of %d messages, then nothing", stream, len(out), state.Msgs)
 		}
 	}
+	return out, state, nil
 }
