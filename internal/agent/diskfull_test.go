@@ -13,16 +13,23 @@ import (
 	"github.com/posagent/posagent/internal/smalldisk"
 )
 
-// TestDiskFullRecovers: the NATS store's filesystem fills up; the agent
-// reports storage, repeats no effect, and goes on by itself once space
-// returns.
-func TestDiskFullRecovers(t *testing.T) {
+// diskFullHarness runs an agent whose NATS store is on a small disk of
+// its own, with limits that fit it.
+func diskFullHarness(t *testing.T) (string, *harness) {
 	disk := smalldisk.Mount(t, "48m")
 	h := newHarness(t, withConfig(func(c *config.Config) {
 		c.NATS.Embedded.StoreDir = filepath.Join(disk, "nats")
 		c.NATS.Embedded.MaxStore = 40 << 20
 		c.NATS.EventsMaxBytes, c.NATS.CommandsMaxBytes, c.NATS.RecordsMaxBytes = 4<<20, 2<<20, 4<<20
 	}))
+	return disk, h
+}
+
+// TestDiskFullRecovers: the NATS store's filesystem fills up; the agent
+// reports storage, repeats no effect, and goes on by itself once space
+// returns.
+func TestDiskFullRecovers(t *testing.T) {
+	disk, h := diskFullHarness(t)
 	h.send("POS1", "sale", `{"sale_id":"df0","total_amount":"1.00"}`)
 	h.waitSale("df0", "created")
 	h.settled("POS1")
@@ -46,12 +53,7 @@ func TestDiskFullRecovers(t *testing.T) {
 // returns it revives it without a restart: a register's publish is
 // acknowledged again and a sale goes through end to end.
 func TestDiskFullCommandsRecover(t *testing.T) {
-	disk := smalldisk.Mount(t, "48m")
-	h := newHarness(t, withConfig(func(c *config.Config) {
-		c.NATS.Embedded.StoreDir = filepath.Join(disk, "nats")
-		c.NATS.Embedded.MaxStore = 40 << 20
-		c.NATS.EventsMaxBytes, c.NATS.CommandsMaxBytes, c.NATS.RecordsMaxBytes = 4<<20, 2<<20, 4<<20
-	}))
+	disk, h := diskFullHarness(t)
 	h.send("POS1", "sale", `{"sale_id":"dc0","total_amount":"1.00"}`)
 	h.waitSale("dc0", "created")
 	h.settled("POS1")
