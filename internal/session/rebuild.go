@@ -31,6 +31,12 @@ func RebuildRecords(ctx context.Context, store Store, pos string, latest map[str
 		return nil, nil, err
 	}
 	prBefore := pr
+	// The POS record names the last sale started; once that sale ended
+	// (its name is kept, see posRecord) a rebuilt open sale takes its place.
+	open, err := activeOpen(ctx, store, pos, pr.Active)
+	if err != nil {
+		return nil, nil, err
+	}
 	for saleID, evs := range latest {
 		rec := rebuildRecord(saleID, evs, now)
 		if rec == nil {
@@ -55,10 +61,10 @@ func RebuildRecords(ctx context.Context, store Store, pos string, latest map[str
 			return rebuilt, updated, err
 		}
 		switch {
-		case rec.State == stateAwaiting && pr.Active == "":
-			pr.Active = saleID
+		case rec.State == stateAwaiting && !open:
+			pr.Active, open = saleID, true
 		case rec.State != stateAwaiting && pr.Active == saleID:
-			pr.Active = ""
+			pr.Active, open = "", false
 		}
 	}
 	if pr.Active != prBefore.Active {
@@ -67,6 +73,20 @@ func RebuildRecords(ctx context.Context, store Store, pos string, latest map[str
 		}
 	}
 	return rebuilt, updated, nil
+}
+
+// activeOpen reports whether the POS's active sale is still open: being
+// created or awaiting payment.
+func activeOpen(ctx context.Context, store Store, pos, saleID string) (bool, error) {
+	if saleID == "" {
+		return false, nil
+	}
+	var r saleRecord
+	ok, err := store.Get(ctx, "sale."+pos+"."+saleID, &r)
+	if err != nil || !ok {
+		return false, err
+	}
+	return r.State == stateAwaiting || r.State == stateCreating, nil
 }
 
 // behind reports whether the stored record misses events: it has not

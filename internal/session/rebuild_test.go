@@ -91,3 +91,35 @@ func TestRebuildRecords(t *testing.T) {
 		t.Errorf("second pass: rebuilt %v, updated %v, %v", rebuilt, updated, err)
 	}
 }
+
+// TestRebuildRecordsAfterAnEndedSale: the POS record still names the last
+// sale that ended (it is not cleared when a sale ends); an open sale whose
+// record was lost becomes the active one again, so it is polled; one that
+// names an open sale keeps it.
+func TestRebuildRecordsAfterAnEndedSale(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, oldState, want string
+	}{
+		{"ended", stateProcessed, "s3"},
+		{"still open", stateAwaiting, "s0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := mapStore{}
+			if err := st.Put(ctx, "sale.P1.s0", &saleRecord{SaleID: "s0", State: tc.oldState, OrderID: "O0"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Put(ctx, "pos.P1", &posRecord{Active: "s0"}); err != nil {
+				t.Fatal(err)
+			}
+			latest := map[string][]events.Event{"s3": {{SaleID: "s3", OrderID: "O3", Status: events.Created, QRData: "qr", TotalAmount: "1.00", Mode: "dynamic"}}}
+			if _, _, err := RebuildRecords(ctx, st, "P1", latest, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			var pr posRecord
+			if ok, _ := st.Get(ctx, "pos.P1", &pr); !ok || pr.Active != tc.want {
+				t.Errorf("POS record %+v: want %s active", pr, tc.want)
+			}
+		})
+	}
+}
