@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -159,6 +160,18 @@ func TestCorruptStateDirectory(t *testing.T) {
 			}
 			if b, err := os.ReadFile(filepath.Join(h.cfg.StateDir, storeReportFile)); err == nil {
 				t.Logf("report: %s", b)
+				// Every POS's records were checked against the events.
+				var rep struct{ Checks []storeFinding }
+				if err := json.Unmarshal(b, &rep); err != nil {
+					t.Fatal(err)
+				}
+				for _, c := range rep.Checks {
+					for _, n := range c.Notes {
+						if strings.HasPrefix(n, "rebuilding records of") {
+							t.Errorf("the start-up check did not finish checking the sale records: %s", n)
+						}
+					}
+				}
 			}
 			if c.reported {
 				rep := filepath.Join(h.cfg.StateDir, storeReportFile)

@@ -77,7 +77,9 @@ func (a *Agent) checkStore(ctx context.Context, js jetstream.JetStream, streams 
 		}
 	}
 	a.lostMessages(ctx, js, []string{"KV_" + store.Bucket(), streams.Commands, streams.Events}, f)
-	a.rebuildFromEvents(ctx, js, streams, store, posIDs, f)
+	if store, err = a.rebuildFromEvents(ctx, js, streams, store, posIDs, f); err != nil {
+		return nil, err
+	}
 	a.registerStoreHealth()
 	if f.empty() {
 		return store, nil
@@ -174,20 +176,45 @@ func (a *Agent) lostMessages(ctx context.Context, js jetstream.JetStream, names 
 	}
 }
 
+// recordOpTimeout bounds one read or write of the sale records during the
+// check: nats-server does not answer a write it failed to store (a damaged
+// block under the key's old revision), and one such write must not use up
+// the time of the whole check.
+const recordOpTimeout = 5 * time.Second
+
 // rebuildFromEvents gives every sale of the retention window that has
 // events but no record (lost with a damaged store) a record rebuilt from
-// its events, so that resending it can never make a second order.
-func (a *Agent) rebuildFromEvents(ctx context.Context, js jetstream.JetStream, streams intake.Streams, store *salestore.Store, posIDs []string, f *storeFinding) {
+// its events, so that resending it can never make a second order. When
+// the store cannot write some record, it is remade (as when the probe
+// fails) and checked again. It returns the store to use.
+func (a *Agent) rebuildFromEvents(ctx context.Context, js jetstream.JetStream, streams intake.Streams, store *salestore.Store, posIDs []string, f *storeFinding) (*salestore.Store, error) {
 	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	since := time.Now().Add(-a.cfg.SaleRetention * 9 / 10) // clear of records about to expire
 	bySale, err := readSaleEvents(rctx, js, streams.Events, a.cfg.StoreID, since)
 	if err != nil {
 		f.Notes = append(f.Notes, "reading the events stream to check the sale records: "+err.Error())
-		return
+		return store, nil
 	}
+	failed := a.rebuildRecords(ctx, store, posIDs, bySale, f)
+	if len(failed) > 0 && f.SaleStoreUnwritable == "" {
+		a.log.Warn("the sale records could not all be written; remaking the sale store", "errors", failed)
+		if store, err = a.remakeStore(ctx, js, store, errors.New(strings.Join(failed, "; ")), f); err != nil {
+			return nil, err
+		}
+		failed = a.rebuildRecords(ctx, store, posIDs, bySale, f)
+	}
+	f.Notes = append(f.Notes, failed...)
+	f.RebuiltSales = slices.Compact(slices.Sorted(slices.Values(f.RebuiltSales)))
+	return store, nil
+}
+
+// rebuildRecords runs session.RebuildRecords for each POS and returns
+// what failed, one line per POS.
+func (a *Agent) rebuildRecords(ctx context.Context, store *salestore.Store, posIDs []string, bySale map[string]map[string][]events.Event, f *storeFinding) []string {
+	var failed []string
 	for _, pos := range posIDs {
-		rebuilt, updated, err := session.RebuildRecords(rctx, store, pos, bySale[pos], time.Now())
+		rebuilt, updated, err := session.RebuildRecords(ctx, opTimeoutStore{store, recordOpTimeout}, pos, bySale[pos], time.Now())
 		for _, id := range rebuilt {
 			f.RebuiltSales = append(f.RebuiltSales, pos+"/"+id)
 		}
@@ -198,10 +225,34 @@ func (a *Agent) rebuildFromEvents(ctx context.Context, js jetstream.JetStream, s
 			a.log.Warn("sale records behind their events brought up to date", "pos", pos, "sales", updated)
 		}
 		if err != nil {
-			f.Notes = append(f.Notes, "rebuilding records of "+pos+": "+err.Error())
+			failed = append(failed, "rebuilding records of "+pos+": "+err.Error())
 		}
 	}
-	slices.Sort(f.RebuiltSales)
+	return failed
+}
+
+// opTimeoutStore gives every operation on the records its own deadline.
+type opTimeoutStore struct {
+	s *salestore.Store
+	d time.Duration
+}
+
+func (o opTimeoutStore) Get(ctx context.Context, key string, v any) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.d)
+	defer cancel()
+	return o.s.Get(ctx, key, v)
+}
+
+func (o opTimeoutStore) Put(ctx context.Context, key string, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, o.d)
+	defer cancel()
+	return o.s.Put(ctx, key, v)
+}
+
+func (o opTimeoutStore) Delete(ctx context.Context, key string) error {
+	ctx, cancel := context.WithTimeout(ctx, o.d)
+	defer cancel()
+	return o.s.Delete(ctx, key)
 }
 
 // readSaleEvents reads the events stream from since: pos -> sale -> its
