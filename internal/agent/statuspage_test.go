@@ -220,8 +220,15 @@ func TestOperationsMetrics(t *testing.T) {
 	for range 3 {
 		h.send("POS9", "sale", `{"sale_id":"x","total_amount":"1.00"}`)
 	}
-	h.agent.samplePending(ctx, js, "POS_CMD", map[string]string{"POS9": "posagent_S1_POS9", "POS1": "posagent_S1_POS1"})
-	_, body := h.get("/metrics")
+	// The server counts a consumer's pending messages as it signals it of
+	// new ones, not at once: sample until all three are counted.
+	var body string
+	for deadline := time.Now().Add(wait); ; {
+		h.agent.samplePending(ctx, js, "POS_CMD", map[string]string{"POS9": "posagent_S1_POS9", "POS1": "posagent_S1_POS1"})
+		if _, body = h.get("/metrics"); strings.Contains(body, `posagent_consumer_pending{pos="POS9"} 3`) || time.Now().After(deadline) {
+			break
+		}
+	}
 	for _, want := range []string{
 		`posagent_consumer_pending{pos="POS9"} 3`,
 		`posagent_consumer_pending{pos="POS1"} 0`,
