@@ -217,11 +217,12 @@ func (s *Session) poll(ctx, pctx context.Context, p *poller, expiresAt time.Time
 		case <-t.C:
 		case <-p.poke:
 		}
-		if s.cfg.Retention > 0 && s.d.Now().Sub(touched) > s.cfg.Retention/2 {
+		if now := s.d.Now(); s.cfg.Retention > 0 && now.Sub(touched) > s.cfg.Retention/2 {
 			// An order may stay open longer than records are kept
-			// (expiration_time up to 3600 h): rewrite its record.
+			// (expiration_time up to 3600 h): rewrite its record. The
+			// next rewrite counts from when this one began.
 			s.touch(pctx, p.saleID)
-			touched = s.d.Now()
+			touched = now
 		}
 		o, err := s.d.API.Get(pctx, p.orderID)
 		next := s.cfg.PollInterval
