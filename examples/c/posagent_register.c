@@ -164,6 +164,12 @@ void pa_close(pa_register *r)
 {
     if (r == NULL)
         return;
+    /* Close first: the connection's reader thread stops while the
+     * subscriptions it may be delivering to still exist. Destroying an
+     * ordered consumer's subscription under a running reader deadlocked
+     * natsConnection_Destroy now and then (libnats 3.4). */
+    if (r->nc != NULL)
+        natsConnection_Close(r->nc);
     natsSubscription_Destroy(r->stream);
     natsSubscription_Destroy(r->live);
     jsCtx_Destroy(r->js);
