@@ -27,7 +27,7 @@ import (
 // create is redone with the same idempotency key when the sale is resent.
 func RebuildRecords(ctx context.Context, store Store, pos string, latest map[string][]events.Event, now time.Time) (rebuilt, updated []string, err error) {
 	var pr posRecord
-	if _, err := store.Get(ctx, "pos."+pos, &pr); err != nil {
+	if _, err := store.Get(ctx, posKey(pos), &pr); err != nil {
 		return nil, nil, err
 	}
 	prBefore := pr
@@ -42,7 +42,7 @@ func RebuildRecords(ctx context.Context, store Store, pos string, latest map[str
 		if rec == nil {
 			continue
 		}
-		key := "sale." + pos + "." + saleID
+		key := saleKey(pos, saleID)
 		var cur saleRecord
 		ok, err := store.Get(ctx, key, &cur)
 		if err != nil {
@@ -68,7 +68,7 @@ func RebuildRecords(ctx context.Context, store Store, pos string, latest map[str
 		}
 	}
 	if pr.Active != prBefore.Active {
-		if err := store.Put(ctx, "pos."+pos, &pr); err != nil {
+		if err := store.Put(ctx, posKey(pos), &pr); err != nil {
 			return rebuilt, updated, err
 		}
 	}
@@ -82,11 +82,11 @@ func activeOpen(ctx context.Context, store Store, pos, saleID string) (bool, err
 		return false, nil
 	}
 	var r saleRecord
-	ok, err := store.Get(ctx, "sale."+pos+"."+saleID, &r)
+	ok, err := store.Get(ctx, saleKey(pos, saleID), &r)
 	if err != nil || !ok {
 		return false, err
 	}
-	return r.State == stateAwaiting || r.State == stateCreating, nil
+	return r.open(), nil
 }
 
 // behind reports whether the stored record misses events: it has not

@@ -59,7 +59,7 @@ type refundRec struct {
 type posRecord struct {
 	// Active is the sale last started on the POS: creating, awaiting
 	// payment, or already final (it is not cleared when the sale ends:
-	// Start resumes only a sale that awaits payment, and the next sale
+	// Run resumes only a sale that awaits payment, and the next sale
 	// replaces it).
 	Active string `json:"active,omitempty"`
 	// Creating is Active's record as it was when its create was sent: a
@@ -72,17 +72,24 @@ type posRecord struct {
 
 // saleStatus is the sale's status as an event status, for sale_status.
 func (r *saleRecord) saleStatus() string {
-	switch r.State {
-	case stateAwaiting, stateCreating:
+	switch {
+	case r.open():
 		return events.Created
-	case stateFailed:
+	case r.State == stateFailed:
 		return events.Failed
 	}
 	return r.State
 }
 
-func (s *Session) saleKey(saleID string) string { return "sale." + s.cfg.POS + "." + saleID }
-func (s *Session) posKey() string               { return "pos." + s.cfg.POS }
+// open reports whether the sale is being created or awaits payment.
+func (r *saleRecord) open() bool { return r.State == stateAwaiting || r.State == stateCreating }
+
+// saleKey and posKey name a POS's records in the store.
+func saleKey(pos, saleID string) string { return "sale." + pos + "." + saleID }
+func posKey(pos string) string          { return "pos." + pos }
+
+func (s *Session) saleKey(saleID string) string { return saleKey(s.cfg.POS, saleID) }
+func (s *Session) posKey() string               { return posKey(s.cfg.POS) }
 func (s *Session) staleKey(seq uint64) string {
 	return "stale." + s.cfg.POS + "." + strconv.FormatUint(seq, 10)
 }
