@@ -233,7 +233,7 @@ func (a *Agent) rebuildRecords(ctx context.Context, store *salestore.Store, posI
 
 // opTimeoutStore gives every operation on the records its own deadline.
 type opTimeoutStore struct {
-	s *salestore.Store
+	s session.Store
 	d time.Duration
 }
 
