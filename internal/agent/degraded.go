@@ -44,14 +44,14 @@ type watchedEvents struct {
 	h *health
 }
 
-func (w watchedEvents) Publish(ctx context.Context, ev events.Event) error {
-	err := w.Publisher.Publish(ctx, ev)
+func (w watchedEvents) Publish(ctx context.Context, ev events.Event) (events.Event, error) {
+	ev, err := w.Publisher.Publish(ctx, ev)
 	if err == nil || errors.Is(err, events.ErrNotStored) {
 		w.h.storageResult("events", err)
 	} else if r := refusal(err); r != nil {
 		w.h.storageResult("events", r)
 	}
-	return err
+	return ev, err
 }
 
 // refusal keeps the errors by which the server refused a write (storage
@@ -127,7 +127,7 @@ func (a *Agent) answerStray(ctx context.Context, pub session.Publisher, st intak
 		Error: &events.Error{Code: command.CodeUnknownPOS,
 			Message: "no agent of store " + a.cfg.StoreID + " serves this POS here: check the external_pos_id in the subject; the command was removed"}}
 	ev.MsgID = subject.CommandMsgID(a.cfg.StoreID, st.POS, st.Seq, events.Rejected)
-	if err := pub.Publish(ctx, ev); err != nil && !errors.Is(err, events.ErrNotStored) {
+	if _, err := pub.Publish(ctx, ev); err != nil && !errors.Is(err, events.ErrNotStored) {
 		return err
 	}
 	verb := st.Verb

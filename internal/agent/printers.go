@@ -34,7 +34,7 @@ func (a *Agent) printerEvent(pub *events.Publisher, pos string, st printer.Statu
 		MsgID: subject.PrinterMsgID(a.cfg.StoreID, pos, now)}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := a.feed.tap(pub).Publish(ctx, ev); err != nil {
+	if _, err := a.feed.tap(pub).Publish(ctx, ev); err != nil {
 		a.log.Warn("printer event not published", "pos", pos, "status", st, "err", err)
 	}
 }

@@ -72,10 +72,11 @@ type tappedPublisher struct {
 	feed *statusFeed
 }
 
-func (t tappedPublisher) Publish(ctx context.Context, ev events.Event) error {
-	if err := t.pub.Publish(ctx, ev); err != nil {
-		return err
+func (t tappedPublisher) Publish(ctx context.Context, ev events.Event) (events.Event, error) {
+	ev, err := t.pub.Publish(ctx, ev)
+	if err != nil {
+		return ev, err
 	}
 	t.feed.add(ev)
-	return nil
+	return ev, nil
 }

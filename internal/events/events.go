@@ -95,16 +95,20 @@ func NewPublisher(js jetstream.JetStream, prefix, store string) *Publisher {
 }
 
 // Publish sends ev with its MsgID and waits for the stream to store it (or
-// to say it already has it).
-func (p *Publisher) Publish(ctx context.Context, ev Event) error {
+// to say it already has it). It returns the event as the stream keeps it:
+// ev, or, when the stream already held an event with that MsgID (one the
+// agent published before a restart), that original, so what the agent
+// records and replays is what registers were told. On an error it
+// returns ev.
+func (p *Publisher) Publish(ctx context.Context, ev Event) (Event, error) {
 	if ev.MsgID == "" {
-		return fmt.Errorf("events: %s event for %s without a message id", ev.Status, ev.ExternalPOSID)
+		return ev, fmt.Errorf("events: %s event for %s without a message id", ev.Status, ev.ExternalPOSID)
 	}
 	wire := ev
 	wire.MsgID = ""
 	data, err := json.Marshal(wire)
 	if err != nil {
-		return fmt.Errorf("events: encode: %w", err)
+		return ev, fmt.Errorf("events: encode: %w", err)
 	}
 	kind := ev.Kind
 	if kind == "" {
@@ -112,16 +116,47 @@ func (p *Publisher) Publish(ctx context.Context, ev Event) error {
 	}
 	msg := &nats.Msg{Subject: subject.Event(p.prefix, p.store, ev.ExternalPOSID, kind), Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, ev.MsgID)
-	if _, err := p.js.PublishMsg(ctx, msg); err != nil {
+	ack, err := p.js.PublishMsg(ctx, msg)
+	if err != nil {
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) || errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
 			// The server routed the message (live subscribers have it)
 			// and only the stream did not keep it.
-			return fmt.Errorf("events: publish %s: %w: %w", msg.Subject, ErrNotStored, err)
+			return ev, fmt.Errorf("events: publish %s: %w: %w", msg.Subject, ErrNotStored, err)
 		}
-		return fmt.Errorf("events: publish %s: %w", msg.Subject, err)
+		return ev, fmt.Errorf("events: publish %s: %w", msg.Subject, err)
 	}
-	return nil
+	if !ack.Duplicate {
+		return ev, nil
+	}
+	return p.original(ctx, ack, ev)
+}
+
+// original reads the event the stream already held under ev's MsgID (a
+// duplicate's acknowledgement names its sequence). An original no longer
+// in the stream (removed by its limits while the duplicate window still
+// remembers it) leaves ev; failing to read it is an error, so the caller
+// tries again rather than record an event registers were not told.
+func (p *Publisher) original(ctx context.Context, ack *jetstream.PubAck, ev Event) (Event, error) {
+	st, err := p.js.Stream(ctx, ack.Stream)
+	if err == nil {
+		var raw *jetstream.RawStreamMsg
+		raw, err = st.GetMsg(ctx, ack.Sequence)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return ev, nil
+		}
+		if err == nil {
+			var orig Event
+			if err = json.Unmarshal(raw.Data, &orig); err == nil && raw.Header.Get(jetstream.MsgIDHeader) == ev.MsgID {
+				orig.MsgID, orig.Kind = ev.MsgID, ev.Kind
+				return orig, nil
+			}
+			if err == nil {
+				err = fmt.Errorf("sequence %d is %q", ack.Sequence, raw.Header.Get(jetstream.MsgIDHeader))
+			}
+		}
+	}
+	return ev, fmt.Errorf("events: reading the stored original of %s: %w", ev.MsgID, err)
 }
 
 // ErrNotStored is wrapped by Publish when the server took the event and

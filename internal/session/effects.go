@@ -64,9 +64,15 @@ func (s *Session) publishOnce(ctx context.Context, ev events.Event) (events.Even
 		s.updateSnapshot()
 		return prev, nil
 	}
-	err := s.publish(ctx, ev)
+	ev, err := s.publish(ctx, ev)
 	if err == nil || errors.Is(err, events.ErrNotStored) {
 		s.fx.add(key, ev)
+	}
+	if err == nil {
+		// The stream's copy: the original when it had one already.
+		e := ev
+		s.lastEvent = &e
+		s.updateSnapshot()
 	}
 	if err != nil && errors.Is(err, events.ErrNotStored) {
 		// Live subscribers have it: keep it as the POS's last event.

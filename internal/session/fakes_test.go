@@ -169,14 +169,17 @@ func (r *recorder[T]) all() []T {
 
 // recPublisher records every event it is asked to publish; fail, when
 // set, decides whether the publish fails (the event is recorded either
-// way, as a live subscriber would have seen it).
+// way, as a live subscriber would have seen it). Like a JetStream stream
+// it stores the first event with a given MsgID and keeps it: stored
+// returns it.
 type recPublisher struct {
 	recorder[events.Event]
-	fmu  sync.Mutex
-	fail func(events.Event) error
+	fmu    sync.Mutex
+	fail   func(events.Event) error
+	stored map[string]events.Event
 }
 
-func (p *recPublisher) Publish(_ context.Context, ev events.Event) error {
+func (p *recPublisher) Publish(_ context.Context, ev events.Event) (events.Event, error) {
 	p.fmu.Lock()
 	f := p.fail
 	p.fmu.Unlock()
@@ -185,11 +188,28 @@ func (p *recPublisher) Publish(_ context.Context, ev events.Event) error {
 			if errors.Is(err, events.ErrNotStored) {
 				p.add(ev)
 			}
-			return err
+			return ev, err
 		}
 	}
+	p.fmu.Lock()
+	stored, dup := p.stored[ev.MsgID]
+	if !dup {
+		if p.stored == nil {
+			p.stored = map[string]events.Event{}
+		}
+		p.stored[ev.MsgID], stored = ev, ev
+	}
+	p.fmu.Unlock()
 	p.add(ev)
-	return nil
+	return stored, nil
+}
+
+// original is the event the stream keeps under msgID.
+func (p *recPublisher) original(msgID string) (events.Event, bool) {
+	p.fmu.Lock()
+	defer p.fmu.Unlock()
+	ev, ok := p.stored[msgID]
+	return ev, ok
 }
 
 func (p *recPublisher) setFail(f func(events.Event) error) {

@@ -104,6 +104,45 @@ func TestRestartFinishesCreate(t *testing.T) {
 	}
 }
 
+// TestRestartAfterFinalPublished: the agent stopped after the stream
+// stored a sale's final event and before the sale's record said so. The
+// restarted agent publishes that event again, which the stream keeps only
+// once (same Nats-Msg-Id); what it records, and replays to a resent sale,
+// is the stored original, its at included (found by the chaos soak).
+func TestRestartAfterFinalPublished(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.send("sale", sale("A", "10"))
+	h.store.setRefuse(func(op, key string, _ int) error {
+		if op == "put" && key == saleKey(testPOS, "A") {
+			return errRefused
+		}
+		return nil
+	})
+	h.must(h.sim.Pay(h.order("A").ID))
+	h.poke("A")
+	first := h.waitEvent(events.Processed, "A")
+	h.stop()
+	h.store.setRefuse(nil)
+	h.clock.Advance(5 * time.Second)
+	h.start()
+	h.poke("A")
+	h.waitFor("the final record", func() bool { return h.recordedFinal("A") })
+	orig, ok := h.pub.original(first.MsgID)
+	if !ok || orig.At != first.At {
+		t.Fatalf("stored original = %+v (%v), first published %+v", orig, ok, first)
+	}
+	if r := h.record("A"); r.LastEvent.At != orig.At {
+		t.Fatalf("recorded final event at %s, the stream's at %s", r.LastEvent.At, orig.At)
+	}
+	h.send("sale", sale("A", "10"))
+	evs := h.eventsOf("A")
+	replay := evs[len(evs)-1]
+	if !replay.Replay || replay.MsgID != orig.MsgID || replay.At != orig.At || replay.Status != orig.Status {
+		t.Fatalf("replay %+v differs from the stored original %+v", replay, orig)
+	}
+}
+
 // TestTouch: an order open longer than half the records' retention has
 // its records rewritten, so the store does not forget them.
 func TestTouch(t *testing.T) {

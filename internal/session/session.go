@@ -48,7 +48,9 @@ type Store interface {
 
 // Publisher sends an event and returns once it is stored.
 type Publisher interface {
-	Publish(ctx context.Context, ev events.Event) error
+	// Publish stores ev and returns it as stored: the original when the
+	// stream already has an event with its MsgID (events.Publisher).
+	Publish(ctx context.Context, ev events.Event) (events.Event, error)
 }
 
 // Screens shows a screen on the POS's customer displays without blocking.
@@ -280,24 +282,26 @@ func (s *Session) count(verb, outcome string) {
 	}
 }
 
-// publish sends ev and remembers it as the POS's last event. The status
-// snapshot is updated first: a subscriber may get the event before the
-// stream's acknowledgement reaches the agent, and a status query it sends
-// then must agree with it.
-func (s *Session) publish(ctx context.Context, ev events.Event) error {
+// publish sends ev and remembers it as the POS's last event; it returns
+// the event as the stream stores it (Publisher). The status snapshot is
+// updated first: a subscriber may get the event before the stream's
+// acknowledgement reaches the agent, and a status query it sends then
+// must agree with it.
+func (s *Session) publish(ctx context.Context, ev events.Event) (events.Event, error) {
 	prev := s.lastEvent
 	e := ev
 	s.lastEvent = &e
 	s.updateSnapshot()
-	if err := s.d.Events.Publish(ctx, ev); err != nil {
+	stored, err := s.d.Events.Publish(ctx, ev)
+	if err != nil {
 		s.lastEvent = prev
 		s.updateSnapshot()
 		if s.d.Metrics != nil {
 			s.d.Metrics.EventPublishFailed()
 		}
-		return err
+		return ev, err
 	}
-	return nil
+	return stored, nil
 }
 
 func (s *Session) newEvent(status, saleID string) events.Event {
@@ -342,7 +346,7 @@ func (s *Session) replay(ctx context.Context, d Delivery, verb string, ev events
 		s.count(verb, "replayed")
 		return nil
 	}
-	if err := s.publish(ctx, ev); err != nil {
+	if _, err := s.publish(ctx, ev); err != nil {
 		return err
 	}
 	s.count(verb, "replayed")
