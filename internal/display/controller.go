@@ -75,6 +75,10 @@ type Controller struct {
 	mu  sync.Mutex
 	cur Screen
 	gen uint64 // bumped by every screen change
+	// lastQR is the modules of the last QR shown, kept for the next sale:
+	// a POS in static mode shows the same payload every time.
+	lastQR     *qrMemo
+	lastQRData string
 }
 
 // NewController makes a Controller showing cfg.Idle; call Run to start
@@ -152,7 +156,12 @@ func (c *Controller) Show(s Screen) {
 
 func (c *Controller) setLocked(s Screen) {
 	if s.State == StateAwaitingPayment {
-		s.qr = &qrMemo{} // the sinks encode the QR once between them
+		// The sinks encode the QR once between them, and not again for
+		// the next sale with the same payload.
+		if c.lastQR == nil || c.lastQRData != s.QRData {
+			c.lastQR, c.lastQRData = &qrMemo{}, s.QRData
+		}
+		s.qr = c.lastQR
 	}
 	c.cur = s
 	c.gen++

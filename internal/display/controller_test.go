@@ -434,3 +434,35 @@ func TestControllerEncodesQROnce(t *testing.T) {
 		t.Error("a screen without a Controller shares modules between calls")
 	}
 }
+
+// TestControllerKeepsStaticQR: a POS in static mode shows the same QR for
+// every sale; the next sale's screen reuses the modules encoded for the
+// last one, and a sale with another payload encodes its own.
+func TestControllerKeepsStaticQR(t *testing.T) {
+	a := newRecordSink()
+	c := runController(t, ControllerConfig{POS: "P1", Sinks: []NamedSink{{"png", a}}})
+	a.until(t, StateIdle)
+	modules := func(saleID, payload string) [][]bool {
+		t.Helper()
+		c.Show(Screen{State: StateAwaitingPayment, SaleID: saleID, QRData: payload})
+		s := a.until(t, StateAwaitingPayment)
+		for s.SaleID != saleID {
+			s = a.until(t, StateAwaitingPayment)
+		}
+		m, err := s.qrModules(qrcode.Medium)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	m1 := modules("1", SampleDynamicQR)
+	c.Show(Screen{State: StateCanceled, SaleID: "1"})
+	a.until(t, StateCanceled)
+	if m2 := modules("2", SampleDynamicQR); &m1[0][0] != &m2[0][0] {
+		t.Error("the same payload was encoded again for the next sale")
+	}
+	other := SampleDynamicQR[:len(SampleDynamicQR)-8] + "6304ABCD"
+	if m3 := modules("3", other); &m1[0][0] == &m3[0][0] {
+		t.Error("another payload got the last sale's modules")
+	}
+}
