@@ -27,6 +27,7 @@ import (
 	"github.com/posagent/posagent/internal/embeddednats"
 	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/intake"
+	"github.com/posagent/posagent/internal/memtrim"
 	"github.com/posagent/posagent/internal/metrics"
 	"github.com/posagent/posagent/internal/qrorder"
 	"github.com/posagent/posagent/internal/salestore"
@@ -286,6 +287,12 @@ func (a *Agent) serve(ctx context.Context, w *wiring) error {
 	g.Go(func() error { a.sampleConsumers(gctx, w.js, w.streams.Commands, consumers); return nil })
 	a.startStrays(g, gctx, w.nc, w.js, w.streams, watchedEvents{a.feed.tap(w.pub), a.health})
 	g.Go(func() error { a.reviveJetStream(gctx); return nil })
+	g.Go(func() error {
+		memtrim.Run(gctx, memtrim.Options{Trimmed: func(before, after uint64) {
+			a.log.Debug("free heap memory returned to the system", "held_before", before, "held_after", after)
+		}})
+		return nil
+	})
 	svc, err := a.startStatusService(w.nc)
 	if err != nil {
 		return stop(err)

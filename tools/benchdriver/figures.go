@@ -160,14 +160,14 @@ func (d *driver) memory(ctx context.Context) error {
 	fmt.Fprintf(d.out, "%d POS configured (no displays or printers). Idle: %s after READY=1. "+
 		"Under load: %d sales from %d registers at full speed (sale -> created -> cancel -> canceled, "+
 		"one command at a time per POS), RSS sampled every 100 ms, the peak shown; VmHWM is the "+
-		"kernel's high-water mark at the end of the load. After: %s after the load. CPU per sale: "+
+		"kernel's high-water mark at the end of the load. After: %s and %s after the load. CPU per sale: "+
 		"utime+stime of the process over the load, divided by the sales; CPU idle: over the second half "+
 		"of the idle time, in %% of one CPU (utime+stime count in 10 ms ticks). Go heap in use: "+
 		"go_memstats_heap_inuse_bytes from the agent's /metrics; RSS above it is mostly memory the Go "+
 		"runtime has freed but not yet returned to the kernel. Memory in MiB.\n\n",
-		d.o.pos, d.o.settle, d.o.sales, d.o.pos, d.o.settle)
-	fmt.Fprintln(d.out, "| NATS | process | RSS idle | RSS under load (peak) | VmHWM | RSS after | Go heap in use: end of load / after | CPU idle | CPU per sale |")
-	fmt.Fprintln(d.out, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+		d.o.pos, d.o.settle, d.o.sales, d.o.pos, d.o.settle, d.o.afterLate)
+	fmt.Fprintln(d.out, "| NATS | process | RSS idle | RSS under load (peak) | VmHWM | RSS after | RSS later | Go heap in use: end of load / after | CPU idle | CPU per sale |")
+	fmt.Fprintln(d.out, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, r := range memRows {
 		fmt.Fprintln(d.out, r)
 	}
@@ -188,8 +188,9 @@ type procStats struct {
 	name                string
 	pid                 int
 	idle, after         memory
-	peak                int64 // KiB, the highest 100 ms sample under load
-	hwm                 int64 // KiB, VmHWM after the load
+	afterLate           memory // -after-late after the load
+	peak                int64  // KiB, the highest 100 ms sample under load
+	hwm                 int64  // KiB, VmHWM after the load
 	cpuLoad, cpuBase    time.Duration
 	cpuIdle             float64 // % of one CPU while idle
 	heapLoad, heapAfter int64   // KiB of Go heap in use (posagent only; -1 unknown)
@@ -275,6 +276,7 @@ func (d *driver) memoryRun(ctx context.Context, b bins, simURL string, mode nats
 		return nil, "", err
 	}
 	regs.close()
+	loadEnd := time.Now()
 	if err := sleep(ctx, d.o.settle); err != nil {
 		return nil, "", err
 	}
@@ -286,12 +288,20 @@ func (d *driver) memoryRun(ctx context.Context, b bins, simURL string, mode nats
 	if agent.heapAfter, err = heapInUse(ctx, st.httpAddr); err != nil {
 		return nil, "", err
 	}
+	if err := sleep(ctx, time.Until(loadEnd.Add(d.o.afterLate))); err != nil {
+		return nil, "", err
+	}
+	for _, p := range procs {
+		if p.afterLate, err = readMemory(p.pid); err != nil {
+			return nil, "", err
+		}
+	}
 	if err := st.stop(); err != nil {
 		return nil, "", err
 	}
 	for _, p := range procs {
-		memRows = append(memRows, fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s / %s | %.1f %% | %.2f ms |", mode, p.name,
-			mib(p.idle.RSS), mib(p.peak), mib(p.hwm), mib(p.after.RSS), mib(p.heapLoad), mib(p.heapAfter), p.cpuIdle,
+		memRows = append(memRows, fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s | %s / %s | %.1f %% | %.2f ms |", mode, p.name,
+			mib(p.idle.RSS), mib(p.peak), mib(p.hwm), mib(p.after.RSS), mib(p.afterLate.RSS), mib(p.heapLoad), mib(p.heapAfter), p.cpuIdle,
 			float64(p.cpuLoad.Microseconds())/1000/float64(res.sales)))
 	}
 	loadRow = fmt.Sprintf("| %s | %d | %d | %.0f | %s | %s | %s |", mode, d.o.pos, res.sales, res.salesPerSecond(),

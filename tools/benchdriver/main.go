@@ -34,7 +34,8 @@
 // -posagent and -nats-server (binaries to use; default built into the work
 // directory), -pos (POS under load, default 10), -sales (sales under load,
 // default 10000), -starts (cold starts per case, default 7), -settle (idle
-// time before an idle sample, default 10s), -root (repository root; default
+// time before an idle sample, default 10s), -after-late (the memory
+// figure's last RSS sample, from the end of the load, default 1m), -root (repository root; default
 // found from the working directory), -keep (keep the work directory).
 // Results are Markdown tables on stdout; progress goes to stderr.
 package main
@@ -76,6 +77,7 @@ type options struct {
 	sales      int
 	starts     int
 	settle     time.Duration
+	afterLate  time.Duration
 	root       string
 	keep       bool
 	gomaxprocs int
@@ -98,6 +100,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.sales, "sales", 10000, "sales under load")
 	fs.IntVar(&o.starts, "starts", 7, "cold starts per case (the median is reported)")
 	fs.DurationVar(&o.settle, "settle", 10*time.Second, "idle time before an idle memory sample")
+	fs.DurationVar(&o.afterLate, "after-late", time.Minute, "when the memory figure's last sample is taken, from the end of the load")
 	fs.StringVar(&o.root, "root", "", "repository root; default found from the working directory")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, logs, stores)")
 	fs.IntVar(&o.gomaxprocs, "gomaxprocs", 0, "GOMAXPROCS of the agent (0: not set; the pi figure uses 1)")
