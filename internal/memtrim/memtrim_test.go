@@ -28,25 +28,16 @@ func burst(n int) (drop func()) {
 // given back once the heap has been quiet for SettleLooks looks.
 func TestRunTrimsAfterBurst(t *testing.T) {
 	runtime.GC()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	trims := make(chan [2]uint64, 16)
-	done := make(chan struct{})
 	drop := burst(64 << 20)
 	runtime.GC() // the burst is live data now: the first quiet look sees nothing spare
 	released := Read().Released
-	go func() {
-		defer close(done)
-		Run(ctx, Options{Every: 20 * time.Millisecond, Threshold: 16 << 20, Trimmed: func(b, a uint64) { trims <- [2]uint64{b, a} }})
-	}()
+	trims := startRun(t, Options{Every: 20 * time.Millisecond, Threshold: 16 << 20})
 	drop()
 	deadline := time.After(10 * time.Second)
 	for {
 		select {
 		case tr := <-trims:
 			if tr[0] >= 48<<20 && tr[1] < tr[0]/4 {
-				cancel()
-				<-done
 				if r := Read().Released; r < released+32<<20 {
 					t.Fatalf("released %d bytes before the trim, %d after", released, r)
 				}
@@ -61,42 +52,23 @@ func TestRunTrimsAfterBurst(t *testing.T) {
 // TestRunWaitsForQuiet: while the program allocates more than Quiet
 // between looks, Run does not trim, however much is spare.
 func TestRunWaitsForQuiet(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	trimmed := make(chan struct{}, 1)
-	looks := 0
-	o := Options{Every: 20 * time.Millisecond, Threshold: 1, Quiet: 1 << 20, Trimmed: func(uint64, uint64) {
-		select {
-		case trimmed <- struct{}{}:
-		default:
-		}
-	}}
-	done := make(chan struct{})
-	go func() { defer close(done); Run(ctx, o) }()
-	// Allocate 4 MiB every millisecond for 30 looks' worth of time: every
-	// look sees far more than Quiet allocated.
-	stop := time.After(30 * o.Every)
-busy:
-	for {
+	every := 20 * time.Millisecond
+	trims := startRun(t, Options{Every: every, Threshold: 1, Quiet: 1 << 20})
+	// Allocate 4 MiB at a time for 30 looks' worth of time: every look
+	// sees far more than Quiet allocated.
+	stop := time.After(30 * every)
+	for bursts := 0; ; bursts++ {
 		select {
 		case <-stop:
-			break busy
-		case <-trimmed:
-			t.Fatal("trimmed while the program was allocating")
+			if bursts == 0 {
+				t.Fatal("the test allocated nothing")
+			}
+			return
+		case tr := <-trims:
+			t.Fatalf("trimmed (%d -> %d bytes held) while the program was allocating", tr[0], tr[1])
 		default:
-			drop := burst(4 << 20)
-			drop()
-			looks++
+			burst(4 << 20)()
 		}
-	}
-	cancel()
-	<-done
-	select {
-	case <-trimmed:
-		t.Fatal("trimmed while the program was allocating")
-	default:
-	}
-	if looks == 0 {
-		t.Fatal("the test allocated nothing")
 	}
 }
 
@@ -114,16 +86,8 @@ func TestSpare(t *testing.T) {
 // back.
 func TestRunTrimsGarbage(t *testing.T) {
 	runtime.GC()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	trims := make(chan [2]uint64, 16)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		// Settling is out of reach: only the first quiet look can trim.
-		Run(ctx, Options{Every: 50 * time.Millisecond, Threshold: 16 << 20, SettleLooks: 1 << 30,
-			Trimmed: func(b, a uint64) { trims <- [2]uint64{b, a} }})
-	}()
+	// Settling is out of reach: only the first quiet look can trim.
+	trims := startRun(t, Options{Every: 50 * time.Millisecond, Threshold: 16 << 20, SettleLooks: 1 << 30})
 	debugSetGCPercent(t, -1) // no collection between the burst and the look
 	burst(64 << 20)()
 	select {
@@ -134,8 +98,23 @@ func TestRunTrimsGarbage(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("no trim of the burst's garbage reported (now %+v)", Read())
 	}
-	cancel()
-	<-done
+}
+
+// startRun runs Run with o until the test ends and returns what it
+// reports of each trim: held before, held after.
+func startRun(t *testing.T, o Options) <-chan [2]uint64 {
+	trims := make(chan [2]uint64, 16)
+	o.Trimmed = func(b, a uint64) {
+		select {
+		case trims <- [2]uint64{b, a}:
+		default:
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); Run(ctx, o) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return trims
 }
 
 func debugSetGCPercent(t *testing.T, p int) {
