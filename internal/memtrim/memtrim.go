@@ -92,10 +92,9 @@ func (o Options) withDefaults() Options {
 // Run looks every Every until ctx ends and trims after bursts (see the
 // package documentation).
 func Run(ctx context.Context, o Options) {
-	o = o.withDefaults()
-	t := time.NewTicker(o.Every)
+	w := &watcher{o: o.withDefaults(), last: Read().Allocated}
+	t := time.NewTicker(w.o.Every)
 	defer t.Stop()
-	last, quiet := Read().Allocated, 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -103,27 +102,53 @@ func Run(ctx context.Context, o Options) {
 		case <-t.C:
 		}
 		h := Read()
-		if h.Allocated-last > o.Quiet {
-			last, quiet = h.Allocated, 0
+		switch w.look(h) {
+		case keep:
 			continue
-		}
-		quiet++
-		switch {
-		case quiet == 1 && h.Spare() >= o.Threshold:
+		case trimGarbage:
 			debug.FreeOSMemory()
-		case o.settles(quiet) && h.Held >= o.Threshold:
+		case trimSettled:
 			runtime.GC() // a sync.Pool's objects survive one collection
 			debug.FreeOSMemory()
-		default:
-			last = h.Allocated
-			continue
 		}
 		after := Read()
-		last = after.Allocated
-		if o.Trimmed != nil {
-			o.Trimmed(h.Held, after.Held)
+		w.last = after.Allocated // the trim's own allocations are not a burst
+		if w.o.Trimmed != nil {
+			w.o.Trimmed(h.Held, after.Held)
 		}
 	}
+}
+
+type action int
+
+const (
+	keep        action = iota
+	trimGarbage        // collect and give back
+	trimSettled        // collect twice and give back
+)
+
+// watcher decides at each look whether to trim.
+type watcher struct {
+	o     Options
+	last  uint64 // Allocated at the last look
+	quiet int    // quiet looks in a row
+}
+
+func (w *watcher) look(h Heap) action {
+	busy := h.Allocated-w.last > w.o.Quiet
+	w.last = h.Allocated
+	if busy {
+		w.quiet = 0
+		return keep
+	}
+	w.quiet++
+	switch {
+	case w.quiet == 1 && h.Spare() >= w.o.Threshold:
+		return trimGarbage
+	case w.o.settles(w.quiet) && h.Held >= w.o.Threshold:
+		return trimSettled
+	}
+	return keep
 }
 
 // settles reports whether the quiet-th quiet look in a row is one of the

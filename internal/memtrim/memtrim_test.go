@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"testing"
 	"time"
 )
@@ -49,26 +50,48 @@ func TestRunTrimsAfterBurst(t *testing.T) {
 	}
 }
 
-// TestRunWaitsForQuiet: while the program allocates more than Quiet
-// between looks, Run does not trim, however much is spare.
-func TestRunWaitsForQuiet(t *testing.T) {
-	every := 20 * time.Millisecond
-	trims := startRun(t, Options{Every: every, Threshold: 1, Quiet: 1 << 20})
-	// Allocate 4 MiB at a time for 30 looks' worth of time: every look
-	// sees far more than Quiet allocated.
-	stop := time.After(30 * every)
-	for bursts := 0; ; bursts++ {
-		select {
-		case <-stop:
-			if bursts == 0 {
-				t.Fatal("the test allocated nothing")
-			}
-			return
-		case tr := <-trims:
-			t.Fatalf("trimmed (%d -> %d bytes held) while the program was allocating", tr[0], tr[1])
-		default:
-			burst(4 << 20)()
-		}
+// TestLook: the decisions at each look, from the heap's figures: nothing
+// while the program allocates, the garbage at the first quiet look when
+// enough is spare, the settled trims at 3, 6, 12 and 24 quiet looks when
+// enough is held, and the count starting again after a burst.
+func TestLook(t *testing.T) {
+	w := &watcher{o: Options{Threshold: 100, Quiet: 10, SettleLooks: 3}.withDefaults()}
+	alloc := uint64(0)
+	step := func(allocated, held, live uint64) action {
+		alloc += allocated
+		return w.look(Heap{Held: held, Live: live, Allocated: alloc})
+	}
+	var got []action
+	for range 3 { // busy: however much is spare
+		got = append(got, step(11, 1000, 10))
+	}
+	got = append(got, step(10, 1000, 10)) // first quiet look, 990 spare
+	for range 29 {
+		got = append(got, step(0, 1000, 1000)) // nothing spare, much held
+	}
+	want := []action{keep, keep, keep, trimGarbage, keep, trimSettled, keep, keep, trimSettled}
+	for range 5 {
+		want = append(want, keep)
+	}
+	want = append(want, trimSettled)
+	for range 11 {
+		want = append(want, keep)
+	}
+	want = append(want, trimSettled)
+	for range 6 { // and no more in this quiet spell
+		want = append(want, keep)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("actions\n got  %v\n want %v", got, want)
+	}
+	// A burst starts the count again; too little spare or held: nothing.
+	got = []action{step(50, 1000, 10), step(0, 105, 10), step(0, 99, 10), step(0, 99, 10)}
+	if want := []action{keep, keep, keep, keep}; !slices.Equal(got, want) {
+		t.Fatalf("after a burst with little spare: %v, want %v", got, want)
+	}
+	got = []action{step(50, 1000, 10), step(0, 1000, 10)}
+	if want := []action{keep, trimGarbage}; !slices.Equal(got, want) {
+		t.Fatalf("after a second burst: %v, want %v", got, want)
 	}
 }
 
