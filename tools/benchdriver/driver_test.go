@@ -209,3 +209,26 @@ func TestParseFsyncs(t *testing.T) {
 		}
 	}
 }
+
+// TestPiMemLimitIsTheUnits: the pi figure runs the agent with the memory
+// limit the systemd unit sets, so it measures what a store runs.
+func TestPiMemLimitIsTheUnits(t *testing.T) {
+	root, err := findRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit, err := os.ReadFile(filepath.Join(root, "deploy", "systemd", "posagent.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "Environment=GOMEMLIMIT=" + piMemLimit
+	for line := range strings.Lines(string(unit)) {
+		if strings.HasPrefix(line, "Environment=GOMEMLIMIT=") {
+			if got := strings.TrimSpace(line); got != want {
+				t.Fatalf("the unit sets %q, the pi figure %q", got, want)
+			}
+			return
+		}
+	}
+	t.Fatal("the unit sets no GOMEMLIMIT")
+}

@@ -35,8 +35,9 @@
 // directory), -pos (POS under load, default 10), -sales (sales under load,
 // default 10000), -starts (cold starts per case, default 7), -settle (idle
 // time before an idle sample, default 10s), -after-late (the memory
-// figure's last RSS sample, from the end of the load, default 1m), -root (repository root; default
-// found from the working directory), -keep (keep the work directory).
+// figure's last RSS sample, from the end of the load, default 1m), -root
+// (repository root; default found from the working directory), -keep
+// (keep the work directory).
 // Results are Markdown tables on stdout; progress goes to stderr.
 package main
 
