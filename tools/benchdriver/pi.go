@@ -16,7 +16,7 @@ import (
 
 // piMemLimit is the GOMEMLIMIT the pi figure runs the agent with: the
 // value deploy/systemd/posagent.service sets.
-const piMemLimit = "48MiB"
+const piMemLimit = "64MiB"
 
 // fsyncSales is how many sales the fsync count (under strace) covers.
 const fsyncSales = 100
