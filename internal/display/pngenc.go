@@ -12,8 +12,11 @@ import (
 )
 
 // palettedEncoder writes an *image.Paletted as an 8-bit palette PNG, one
-// IDAT chunk, rows unfiltered (filters rarely pay on palette images, which
-// is also what image/png does). It keeps its compressor and scratch row
+// IDAT chunk. A row equal to the one above goes with filter Up, which makes
+// it all zeros: deflate finds those runs faster than a copy of the row
+// 801 bytes back, and the file is a fifth smaller. Other rows go unfiltered
+// (filtering them all made the file smaller still but cost more time than
+// it saved; image/png leaves palette images unfiltered too). It keeps its compressor and scratch row
 // between frames. It uses klauspost/compress's deflate (already in the
 // binary through the embedded NATS server), whose level 1 is about 40 %
 // faster than compress/flate's BestSpeed on these frames for the same
@@ -24,7 +27,8 @@ import (
 type palettedEncoder struct {
 	fw   *kflate.Writer
 	idat bytes.Buffer
-	row  []byte
+	row  []byte // filter byte None and the row's pixels
+	up   []byte // filter byte Up and zeros: a row equal to the one above
 }
 
 var pngSignature = []byte("\x89PNG\r\n\x1a\n")
@@ -74,22 +78,20 @@ func (e *palettedEncoder) compress(img *image.Paletted) error {
 	} else {
 		e.fw.Reset(&e.idat)
 	}
-	if cap(e.row) < 1+b.Dx() {
-		e.row = make([]byte, 1+b.Dx())
-	}
-	row := e.row[:1+b.Dx()] // row[0] is the filter type: none
-	row[0] = 0
+	row, up := e.rows(b.Dx())
+	upSum := adler32.Checksum(up)
 	var prev []byte
-	sum, rowSum := uint32(1), uint32(0) // Adler-32 of nothing is 1
+	sum := uint32(1) // Adler-32 of nothing is 1
 	for y := b.Min.Y; y < b.Max.Y; y++ {
 		pix := img.Pix[img.PixOffset(b.Min.X, y):][:b.Dx()]
+		out, outSum := up, upSum
 		if prev == nil || !bytes.Equal(pix, prev) {
 			copy(row[1:], pix)
-			rowSum = adler32.Checksum(row)
+			out, outSum = row, adler32.Checksum(row)
 		}
 		prev = pix
-		sum = adler32Combine(sum, rowSum, len(row))
-		if _, err := e.fw.Write(row); err != nil {
+		sum = adler32Combine(sum, outSum, len(out))
+		if _, err := e.fw.Write(out); err != nil {
 			return err
 		}
 	}
@@ -100,6 +102,25 @@ func (e *palettedEncoder) compress(img *image.Paletted) error {
 	binary.BigEndian.PutUint32(trailer[:], sum)
 	e.idat.Write(trailer[:])
 	return nil
+}
+
+// PNG filter types (PNG specification, section 9.2).
+const (
+	filterNone = 0
+	filterUp   = 2
+)
+
+// rows returns the scratch rows for a frame width, each behind its filter
+// byte: row for a row's own pixels (None), up for a row equal to the one
+// above (Up: all zeros).
+func (e *palettedEncoder) rows(width int) (row, up []byte) {
+	if cap(e.row) < 1+width {
+		e.row, e.up = make([]byte, 1+width), make([]byte, 1+width)
+	}
+	row, up = e.row[:1+width], e.up[:1+width]
+	clear(up)
+	row[0], up[0] = filterNone, filterUp
+	return row, up
 }
 
 // adlerBase is Adler-32's modulus (RFC 1950 section 8.2).

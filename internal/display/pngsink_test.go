@@ -2,12 +2,14 @@ package display
 
 import (
 	"bytes"
+	"compress/zlib"
 	"context"
 	"errors"
 	"fmt"
 	"hash/adler32"
 	"image"
 	"image/png"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -342,6 +344,61 @@ func TestPalettedEncoderRoundTrip(t *testing.T) {
 				t.Fatalf("%v: palette entry %d is %v, want %v", size, i, pi.Palette[i], c)
 			}
 		}
+	}
+}
+
+// TestPalettedEncoderUpRows: a row equal to the one above is written with
+// filter Up (all zeros, which deflate finds faster than a copy of the row
+// and packs smaller), every other row unfiltered; image/png reads the
+// pixels back.
+func TestPalettedEncoderUpRows(t *testing.T) {
+	size := image.Point{X: 64, Y: 12}
+	pal := newPalettedSurface(size)
+	for i := range pal.img.Pix {
+		pal.img.Pix[i] = uint8(i*7) % uint8(len(pal.img.Palette))
+	}
+	repeats := map[int]bool{1: true, 2: true, 6: true, 11: true}
+	for y := range repeats {
+		copy(pal.img.Pix[y*pal.img.Stride:][:size.X], pal.img.Pix[(y-1)*pal.img.Stride:])
+	}
+	var enc palettedEncoder
+	if err := enc.compress(pal.img); err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zlib.NewReader(bytes.NewReader(enc.idat.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(zr) // checks the Adler-32 too
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) != size.Y*(1+size.X) {
+		t.Fatalf("%d bytes of rows, want %d", len(raw), size.Y*(1+size.X))
+	}
+	for y := range size.Y {
+		line := raw[y*(1+size.X):][:1+size.X]
+		want := []byte{filterNone}
+		if repeats[y] {
+			want = append(want[:0], filterUp)
+			want = append(want, make([]byte, size.X)...)
+		} else {
+			want = append(want, pal.img.Pix[y*pal.img.Stride:][:size.X]...)
+		}
+		if !bytes.Equal(line, want) {
+			t.Errorf("row %d: filter %d, %v; want filter %d", y, line[0], line[1:9], want[0])
+		}
+	}
+	var buf bytes.Buffer
+	if err := enc.encode(&buf, pal.img); err != nil {
+		t.Fatal(err)
+	}
+	got, err := png.Decode(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pi, ok := got.(*image.Paletted); !ok || !bytes.Equal(pi.Pix, pal.img.Pix) {
+		t.Fatal("decoded pixels differ")
 	}
 }
 
