@@ -16,8 +16,8 @@ import (
 // it all zeros: deflate finds those runs faster than a copy of the row
 // 801 bytes back, and the file is a fifth smaller. Other rows go unfiltered
 // (filtering them all made the file smaller still but cost more time than
-// it saved; image/png leaves palette images unfiltered too). It keeps its compressor and scratch row
-// between frames. It uses klauspost/compress's deflate (already in the
+// it saved; image/png leaves palette images unfiltered too). It keeps its
+// compressor and scratch rows between frames. It uses klauspost/compress's deflate (already in the
 // binary through the embedded NATS server), whose level 1 is about 40 %
 // faster than compress/flate's BestSpeed on these frames for the same
 // size, and writes the zlib wrapper itself so that the checksum is

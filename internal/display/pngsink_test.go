@@ -378,12 +378,9 @@ func TestPalettedEncoderUpRows(t *testing.T) {
 	}
 	for y := range size.Y {
 		line := raw[y*(1+size.X):][:1+size.X]
-		want := []byte{filterNone}
+		want := append([]byte{filterNone}, pal.img.Pix[y*pal.img.Stride:][:size.X]...)
 		if repeats[y] {
-			want = append(want[:0], filterUp)
-			want = append(want, make([]byte, size.X)...)
-		} else {
-			want = append(want, pal.img.Pix[y*pal.img.Stride:][:size.X]...)
+			want = append([]byte{filterUp}, make([]byte, size.X)...)
 		}
 		if !bytes.Equal(line, want) {
 			t.Errorf("row %d: filter %d, %v; want filter %d", y, line[0], line[1:9], want[0])
