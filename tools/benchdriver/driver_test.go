@@ -186,6 +186,14 @@ func TestParseFsyncs(t *testing.T) {
 	text := "101 fsync(7<" + dir + "/nats/jetstream/$G/streams/POS_CMD/msgs/12.blk>) = 0\n" +
 		"102 fsync(8<" + dir + "/nats/jetstream/$G/streams/POS_CMD/msgs/13.blk>) = 0\n" +
 		"103 fdatasync(9</elsewhere/x1>) = 0\n" +
+		// A call another traced thread interrupts is split in two lines
+		// (strace -f): it counts once.
+		"104 fsync(10<" + dir + "/nats/jetstream/$G/streams/POS_EVT/msgs/3.blk> <unfinished ...>\n" +
+		"101 fsync(7<" + dir + "/nats/jetstream/$G/streams/POS_CMD/msgs/12.blk>) = 0\n" +
+		"104 <... fsync resumed>)              = 0\n" +
+		// nats-server's small state files: written once per O_SYNC open.
+		"105 openat(AT_FDCWD</>, \"" + dir + "/nats/jetstream/$G/streams/POS_CMD/obs/c/o.dat.tmp\", O_WRONLY|O_CREAT|O_TRUNC|O_SYNC|O_CLOEXEC, 0640) = 11<" + dir + "/x>\n" +
+		"105 openat(AT_FDCWD</>, \"" + dir + "/nats/jetstream/$G/streams/POS_CMD/msgs/12.blk\", O_RDWR|O_CREAT|O_CLOEXEC, 0640) = 12<" + dir + "/y>\n" +
 		"103 +++ exited with 0 +++\n"
 	if err := os.WriteFile(trace, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
@@ -199,7 +207,8 @@ func TestParseFsyncs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{"fsync nats/jetstream/$G/streams/POS_CMD/msgs/N.blk": 2, "fdatasync /elsewhere/xN": 1}
+	want := map[string]int{"fsync nats/jetstream/$G/streams/POS_CMD/msgs/N.blk": 3, "fsync nats/jetstream/$G/streams/POS_EVT/msgs/N.blk": 1,
+		"fdatasync /elsewhere/xN": 1, "O_SYNC write nats/jetstream/$G/streams/POS_CMD/obs/c/o.dat.tmp": 1}
 	if len(got) != len(want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}

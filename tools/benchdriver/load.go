@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -26,6 +29,10 @@ func posID(i int) string { return fmt.Sprintf("POS%02d", i+1) }
 // registers plays one register per POS, each on its own NATS connection.
 type registers struct {
 	regs []*reg
+	// pay, when set, is the simulator's base URL: each sale is then paid
+	// there (POST /simulator/orders/{id}/pay, as a customer's scan) and
+	// waited for until processed, instead of canceled by the register.
+	pay string
 }
 
 type reg struct {
@@ -36,9 +43,10 @@ type reg struct {
 }
 
 type event struct {
-	at     time.Time
-	saleID string
-	status string
+	at      time.Time
+	saleID  string
+	status  string
+	orderID string
 }
 
 func connectRegisters(url string, n int) (*registers, error) {
@@ -68,11 +76,12 @@ func connectRegister(url, pos string) (*reg, error) {
 	_, err = nc.Subscribe(subjectPrefix+"."+storeID+"."+pos+".evt.>", func(m *nats.Msg) {
 		at := time.Now()
 		var e struct {
-			SaleID string `json:"sale_id"`
-			Status string `json:"status"`
+			SaleID  string `json:"sale_id"`
+			Status  string `json:"status"`
+			OrderID string `json:"order_id"`
 		}
 		if json.Unmarshal(m.Data, &e) == nil {
-			r.evc <- event{at: at, saleID: e.SaleID, status: e.Status}
+			r.evc <- event{at: at, saleID: e.SaleID, status: e.Status, orderID: e.OrderID}
 		}
 	})
 	if err == nil {
@@ -108,7 +117,8 @@ func (l loadResult) quantile(q float64) time.Duration {
 }
 
 // run makes n sales over all POS in parallel, one at a time per POS: sale,
-// wait for created, cancel, wait for canceled (so the POS is free).
+// wait for created, cancel (or pay, see registers.pay), wait for canceled
+// (processed) so the POS is free.
 func (rs *registers) run(ctx context.Context, n int, prefix string) (loadResult, error) {
 	var next atomic.Int64
 	var mu sync.Mutex
@@ -125,7 +135,7 @@ func (rs *registers) run(ctx context.Context, n int, prefix string) (loadResult,
 				if i > int64(n) {
 					return
 				}
-				l, err := r.sale(ctx, fmt.Sprintf("%s%d", prefix, i))
+				l, err := r.sale(ctx, fmt.Sprintf("%s%d", prefix, i), rs.pay)
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
@@ -145,7 +155,7 @@ func (rs *registers) run(ctx context.Context, n int, prefix string) (loadResult,
 	return res, firstErr
 }
 
-func (r *reg) sale(ctx context.Context, id string) (time.Duration, error) {
+func (r *reg) sale(ctx context.Context, id, pay string) (time.Duration, error) {
 	start := time.Now()
 	if err := r.send(ctx, "sale", `{"sale_id":"`+id+`","total_amount":"150.00","description":"Ticket `+id+
 		`","items":[{"title":"Café con leche","unit_price":"75.00","quantity":2,"unit_measure":"unit","external_code":"7791234567890"}]}`); err != nil {
@@ -155,13 +165,42 @@ func (r *reg) sale(ctx context.Context, id string) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
+	if pay != "" {
+		if err := payOrder(ctx, pay, created.orderID); err != nil {
+			return 0, fmt.Errorf("%s %s: %w", r.pos, id, err)
+		}
+		if _, err := r.await(ctx, id, "processed"); err != nil {
+			return 0, err
+		}
+		return created.at.Sub(start), nil
+	}
 	if err := r.send(ctx, "cancel", `{"sale_id":"`+id+`"}`); err != nil {
 		return 0, err
 	}
 	if _, err := r.await(ctx, id, "canceled"); err != nil {
 		return 0, err
 	}
-	return created.Sub(start), nil
+	return created.at.Sub(start), nil
+}
+
+// payOrder pays an order in the simulator, as a customer scanning its QR.
+func payOrder(ctx context.Context, simURL, orderID string) error {
+	ctx, cancel := context.WithTimeout(ctx, eventWait)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, simURL+"/simulator/orders/"+url.PathEscape(orderID)+"/pay", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("pay %s: %w", orderID, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("pay %s: %s: %s", orderID, resp.Status, b)
+	}
+	return nil
 }
 
 func (r *reg) send(ctx context.Context, verb, payload string) error {
@@ -173,8 +212,8 @@ func (r *reg) send(ctx context.Context, verb, payload string) error {
 	return nil
 }
 
-// await skips events until saleID's status arrives and returns its arrival.
-func (r *reg) await(ctx context.Context, saleID, status string) (time.Time, error) {
+// await skips events until saleID's status arrives and returns it.
+func (r *reg) await(ctx context.Context, saleID, status string) (event, error) {
 	t := time.NewTimer(eventWait)
 	defer t.Stop()
 	for {
@@ -184,15 +223,15 @@ func (r *reg) await(ctx context.Context, saleID, status string) (time.Time, erro
 				continue
 			}
 			if e.status == status {
-				return e.at, nil
+				return e, nil
 			}
 			if e.status == "rejected" || e.status == "failed" {
-				return time.Time{}, fmt.Errorf("%s %s: got %s waiting for %s", r.pos, saleID, e.status, status)
+				return event{}, fmt.Errorf("%s %s: got %s waiting for %s", r.pos, saleID, e.status, status)
 			}
 		case <-t.C:
-			return time.Time{}, fmt.Errorf("%s %s: no %s event within %s", r.pos, saleID, status, eventWait)
+			return event{}, fmt.Errorf("%s %s: no %s event within %s", r.pos, saleID, status, eventWait)
 		case <-ctx.Done():
-			return time.Time{}, ctx.Err()
+			return event{}, ctx.Err()
 		}
 	}
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,8 +20,14 @@ import (
 // value deploy/systemd/posagent.service sets.
 const piMemLimit = "64MiB"
 
-// fsyncSales is how many sales the fsync count (under strace) covers.
-const fsyncSales = 100
+// fsyncSales is how many canceled sales the count of synced writes (under
+// strace) covers, back to back; paidSales how many paid ones, each waiting
+// for the agent's poll to see the payment (mercadopago.poll_interval, 2 s by
+// default), so at about a store's pace.
+const (
+	fsyncSales = 100
+	paidSales  = 20
+)
 
 // piResult is one pi run.
 type piResult struct {
@@ -28,7 +36,8 @@ type piResult struct {
 	cpu        time.Duration // agent utime+stime over the load
 	instr      int64         // instructions over the load (and its warm-up); -1: not counted
 	instrSales int
-	fsyncs     map[string]int // by file, over fsyncSales sales; nil: not counted
+	fsyncs     map[string]int // synced writes by file, over fsyncSales canceled sales; nil: not counted
+	paidSyncs  map[string]int // the same over paidSales paid sales
 	peak, hwm  int64          // KiB
 }
 
@@ -128,7 +137,13 @@ func (d *driver) piRun(ctx context.Context, label, bin, simURL string, sales int
 		return r, fmt.Errorf("warm-up: %w", err)
 	}
 	if native {
-		if r.fsyncs, err = d.countFsyncs(ctx, agent.pid(), dir, regs); err != nil {
+		if r.fsyncs, err = d.countFsyncs(ctx, agent.pid(), dir, regs, fsyncSales); err != nil {
+			return r, err
+		}
+		regs.pay = simURL
+		r.paidSyncs, err = d.countFsyncs(ctx, agent.pid(), dir, regs, paidSales)
+		regs.pay = ""
+		if err != nil {
 			return r, err
 		}
 	}
@@ -184,17 +199,19 @@ func (d *driver) piRun(ctx context.Context, label, bin, simURL string, sales int
 	return r, nil
 }
 
-// countFsyncs runs fsyncSales sales with strace attached to every thread
-// of pid and counts fsync and fdatasync calls by file (digits folded, paths
-// relative to dir). nil without strace.
-func (d *driver) countFsyncs(ctx context.Context, pid int, dir string, regs *registers) (map[string]int, error) {
+// countFsyncs runs n sales with strace attached to every thread of pid and
+// counts the writes that wait for the disk, by file (digits folded, paths
+// relative to dir): fsync and fdatasync calls, and files opened O_SYNC or
+// O_DSYNC (nats-server writes its small state files that way, once per
+// open). nil without strace.
+func (d *driver) countFsyncs(ctx context.Context, pid int, dir string, regs *registers, n int) (map[string]int, error) {
 	strace, err := exec.LookPath("strace")
 	if err != nil {
 		fmt.Fprintln(d.log, "pi: no strace: fsyncs not counted")
 		return nil, nil
 	}
 	out := filepath.Join(dir, "fsync.strace")
-	c, err := startChild("strace", dir, strace, []string{"-f", "-y", "-e", "trace=fsync,fdatasync", "-o", out, "-p", strconv.Itoa(pid)}, nil)
+	c, err := startChild("strace", dir, strace, []string{"-f", "-y", "-e", "trace=fsync,fdatasync,openat", "-o", out, "-p", strconv.Itoa(pid)}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +219,11 @@ func (d *driver) countFsyncs(ctx context.Context, pid int, dir string, regs *reg
 		c.kill()
 		return nil, err
 	}
-	_, err = regs.run(ctx, fsyncSales, "fsync")
+	prefix := "fsync"
+	if regs.pay != "" {
+		prefix = "paid"
+	}
+	_, err = regs.run(ctx, n, prefix)
 	_, _ = c.stop() // strace ends on SIGTERM by detaching; its exit status says nothing
 	if err != nil {
 		return nil, fmt.Errorf("fsync count: %w", err)
@@ -216,24 +237,32 @@ func (d *driver) countFsyncs(ctx context.Context, pid int, dir string, regs *reg
 }
 
 var (
-	fsyncLine = regexp.MustCompile(`(fsync|fdatasync)\(\d+<([^>]*)>\)`)
+	// A call another traced thread interrupts is written as two lines,
+	// "fsync(7</path> <unfinished ...>" and "<... fsync resumed>) = 0": the
+	// first names the file and is counted, the second does not.
+	fsyncLine = regexp.MustCompile(`(fsync|fdatasync)\(\d+<([^>]*)>`)
+	syncOpen  = regexp.MustCompile(`openat\([^"]*"([^"]*)", [A-Z_|]*\bO_D?SYNC\b`)
 	digits    = regexp.MustCompile(`[0-9]+`)
 )
 
-// parseFsyncs counts strace -y lines of fsync/fdatasync by file.
+// parseFsyncs counts strace -y lines of fsync/fdatasync and of O_SYNC
+// opens by file.
 func parseFsyncs(f *os.File, dir string) (map[string]int, error) {
 	counts := make(map[string]int)
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		m := fsyncLine.FindStringSubmatch(sc.Text())
-		if m == nil {
+		call, p := "", ""
+		if m := fsyncLine.FindStringSubmatch(sc.Text()); m != nil {
+			call, p = m[1], m[2]
+		} else if m := syncOpen.FindStringSubmatch(sc.Text()); m != nil {
+			call, p = "O_SYNC write", m[1]
+		} else {
 			continue
 		}
-		p := m[2]
 		if rel, err := filepath.Rel(dir, p); err == nil && !strings.HasPrefix(rel, "..") {
 			p = rel
 		}
-		counts[m[1]+" "+digits.ReplaceAllString(p, "N")]++
+		counts[call+" "+digits.ReplaceAllString(p, "N")]++
 	}
 	return counts, sc.Err()
 }
@@ -291,10 +320,12 @@ func (d *driver) piTables(procs int, limit string, rs []piResult) {
 		"printer (epson profile, native QR), embedded NATS with `sync: always`; one register, one sale at a time "+
 		"(sale -> created -> cancel -> canceled). CPU per sale: the agent's utime+stime over the load divided by "+
 		"the sales; instructions: `perf stat -e instructions` on the agent (\"-\" where the CPU does not count "+
-		"them, as in most virtual machines); fsyncs: strace -f over %d sales. RSS in MiB. Emulated rows run the "+
+		"them, as in most virtual machines); synced writes (fsync, fdatasync, and writes to files opened O_SYNC): "+
+		"strace -f over %d canceled sales back to back and %d paid ones (the simulator pays, the agent's poll sees it). "+
+		"RSS in MiB. Emulated rows run the "+
 		"armv6 binary under qemu-user on this machine: a smoke check that the Pi build runs a store; their times "+
-		"are emulation, not a Pi's.\n\n", procs, limit, fsyncSales)
-	fmt.Fprintln(d.out, "| binary | sales | CPU per sale | instructions per sale | fsyncs per sale | RSS peak / VmHWM | sale -> created p50 / p90 / p99 | sales/s |")
+		"are emulation, not a Pi's.\n\n", procs, limit, fsyncSales, paidSales)
+	fmt.Fprintln(d.out, "| binary | sales | CPU per sale | instructions per sale | synced writes per sale, canceled / paid | RSS peak / VmHWM | sale -> created p50 / p90 / p99 | sales/s |")
 	fmt.Fprintln(d.out, "| --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, r := range rs {
 		instr, fs := "-", "-"
@@ -302,11 +333,7 @@ func (d *driver) piTables(procs int, limit string, rs []piResult) {
 			instr = fmt.Sprintf("%.2f M", float64(r.instr)/float64(r.instrSales)/1e6)
 		}
 		if r.fsyncs != nil {
-			n := 0
-			for _, c := range r.fsyncs {
-				n += c
-			}
-			fs = fmt.Sprintf("%.1f", float64(n)/fsyncSales)
+			fs = fmt.Sprintf("%.1f / %.1f", perSale(r.fsyncs, fsyncSales), perSale(r.paidSyncs, paidSales))
 		}
 		fmt.Fprintf(d.out, "| %s | %d | %.2f ms | %s | %s | %s / %s | %s / %s / %s | %.0f |\n", r.label, r.load.sales,
 			float64(r.cpu.Microseconds())/1000/float64(r.load.sales), instr, fs, mib(r.peak), mib(r.hwm),
@@ -314,20 +341,32 @@ func (d *driver) piTables(procs int, limit string, rs []piResult) {
 	}
 	fmt.Fprintln(d.out)
 	for _, r := range rs {
-		if len(r.fsyncs) == 0 {
-			continue
-		}
-		fmt.Fprintf(d.out, "fsyncs per sale by file (%s, %d sales; digits shown as N):\n\n", r.label, fsyncSales)
-		fmt.Fprintln(d.out, "| call and file | per sale |")
-		fmt.Fprintln(d.out, "| --- | --- |")
-		keys := make([]string, 0, len(r.fsyncs))
-		for k := range r.fsyncs {
-			keys = append(keys, k)
-		}
-		slices.SortFunc(keys, func(a, b string) int { return r.fsyncs[b] - r.fsyncs[a] })
-		for _, k := range keys {
-			fmt.Fprintf(d.out, "| `%s` | %.2f |\n", k, float64(r.fsyncs[k])/fsyncSales)
-		}
-		fmt.Fprintln(d.out)
+		d.syncTable(r.label+", canceled sales", r.fsyncs, fsyncSales)
+		d.syncTable(r.label+", paid sales", r.paidSyncs, paidSales)
 	}
+}
+
+// perSale is the total of counts divided by sales.
+func perSale(counts map[string]int, sales int) float64 {
+	n := 0
+	for _, c := range counts {
+		n += c
+	}
+	return float64(n) / float64(sales)
+}
+
+// syncTable writes the synced writes per sale by file.
+func (d *driver) syncTable(label string, counts map[string]int, sales int) {
+	if len(counts) == 0 {
+		return
+	}
+	fmt.Fprintf(d.out, "synced writes per sale by file (%s, %d sales; digits shown as N):\n\n", label, sales)
+	fmt.Fprintln(d.out, "| call and file | per sale |")
+	fmt.Fprintln(d.out, "| --- | --- |")
+	keys := slices.Collect(maps.Keys(counts))
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(counts[b]-counts[a], strings.Compare(a, b)) })
+	for _, k := range keys {
+		fmt.Fprintf(d.out, "| `%s` | %.2f |\n", k, float64(counts[k])/float64(sales))
+	}
+	fmt.Fprintln(d.out)
 }
