@@ -100,6 +100,8 @@ func TestCorruptStateDirectory(t *testing.T) {
 		{"POS_EVT", "msgs/1.blk", zeroHead, false},
 		{"POS_EVT", "meta.inf", flipBytes, false},
 		{"POS_CMD", "msgs/*.blk", zeroHead, false},
+		// The command consumers keep no files; a store an earlier
+		// version ran has them (diskConsumer), and they can be damaged.
 		{"POS_CMD", "obs/posagent_S1_POS1/o.dat", flipBytes, false},
 		{"POS_CMD", "obs/posagent_S1_POS1/meta.inf", truncateHalf, false},
 	}
@@ -110,6 +112,9 @@ func TestCorruptStateDirectory(t *testing.T) {
 			h := newHarness(t, withConfig(func(c *config.Config) { c.NATS.RecordsMaxBytes = 24 << 20 }))
 			h.sellPaid(5)
 			h.stop()
+			if strings.HasPrefix(c.file, "obs/") {
+				diskConsumer(t, h.cfg.NATS.Embedded.StoreDir, "POS1")
+			}
 			p := filepath.Join(h.streamDir(c.stream), c.file)
 			if strings.HasSuffix(c.file, "*.blk") {
 				blks, _ := filepath.Glob(p)

@@ -102,8 +102,17 @@ func (c *Consumer) Running() bool { return c.running.Load() }
 
 // Setup creates or updates the durable consumer; Run calls it, and the
 // agent calls it before reporting ready.
+//
+// The consumer keeps its state (what it delivered, what was acknowledged)
+// in the server's memory, not on disk: on a work-queue stream that state
+// says nothing the stream does not. An acknowledged command is removed from
+// the stream, durably; whatever is still in it is, by that very fact, not
+// done, and a consumer made afresh after a server restart delivers it at
+// once. On disk, with sync: always, the state cost two synced writes per
+// command, as many as the sale records (docs/durability.md, "Writes per
+// sale"). A consumer an earlier version made on disk is replaced once.
 func (c *Consumer) Setup(ctx context.Context) (jetstream.Consumer, error) {
-	cons, err := c.js.CreateOrUpdateConsumer(ctx, c.streams.Commands, jetstream.ConsumerConfig{
+	cfg := jetstream.ConsumerConfig{
 		Durable:       c.Name(),
 		Description:   "posagent commands of POS " + c.pos,
 		FilterSubject: c.streams.CommandFilter(c.store, c.pos),
@@ -112,11 +121,38 @@ func (c *Consumer) Setup(ctx context.Context) (jetstream.Consumer, error) {
 		MaxDeliver:    -1,
 		MaxAckPending: 1,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+		MemoryStorage: true,
+	}
+	if err := c.dropOnDisk(ctx); err != nil {
+		return nil, err
+	}
+	cons, err := c.js.CreateOrUpdateConsumer(ctx, c.streams.Commands, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("intake: consumer %s: %w", c.Name(), err)
 	}
 	return cons, nil
+}
+
+// dropOnDisk deletes the POS's consumer when it keeps its state on disk
+// (made by an earlier version): the server cannot change a consumer's
+// storage. The commands it had not seen acknowledged stay in the stream
+// and go to its replacement.
+func (c *Consumer) dropOnDisk(ctx context.Context) error {
+	old, err := c.js.Consumer(ctx, c.streams.Commands, c.Name())
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("intake: consumer %s: %w", c.Name(), err)
+	}
+	if old.CachedInfo().Config.MemoryStorage {
+		return nil
+	}
+	c.log.Info("replacing the command consumer an earlier version kept on disk", "consumer", c.Name())
+	if err := c.js.DeleteConsumer(ctx, c.streams.Commands, c.Name()); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("intake: replacing consumer %s: %w", c.Name(), err)
+	}
+	return nil
 }
 
 // Run fetches and handles commands until ctx ends. Connection trouble is
@@ -164,7 +200,7 @@ func (c *Consumer) consume(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return err
 			}
-			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
+			if consumerGone(err) {
 				return err // Run sets it up again
 			}
 			// NATS away: the connection reconnects by itself.
@@ -181,7 +217,7 @@ func (c *Consumer) consume(ctx context.Context) error {
 		}
 		cancel()
 		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
-			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
+			if consumerGone(err) {
 				return err
 			}
 			c.log.Debug("fetch ended", "err", err)
@@ -190,6 +226,14 @@ func (c *Consumer) consume(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// consumerGone reports whether a pull request failed because the consumer
+// is not there: deleted, or, kept in memory, lost with a server restart
+// (its pull requests then find no responder).
+func consumerGone(err error) bool {
+	return errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
+		errors.Is(err, nats.ErrNoResponders)
 }
 
 func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
