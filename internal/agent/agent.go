@@ -181,6 +181,7 @@ type wiring struct {
 	store   *salestore.Store
 	api     *qrorder.Client
 	pub     *events.Publisher
+	evlog   *events.Log
 	posIDs  []string
 	srv     *http.Server
 	ln      net.Listener
@@ -242,6 +243,7 @@ func (a *Agent) setUp(ctx context.Context) (w *wiring, err error) {
 		return w, err
 	}
 	w.pub = events.NewPublisher(w.js, cfg.NATS.SubjectPrefix, cfg.StoreID)
+	w.evlog = events.NewLog(w.js, cfg.NATS.Streams.Events, cfg.NATS.SubjectPrefix, cfg.StoreID)
 	w.srv, w.ln, err = a.listenHTTP()
 	return w, err
 }
@@ -331,7 +333,7 @@ func (a *Agent) startPOS(g *errgroup.Group, gctx context.Context, w *wiring) ([]
 	var consumers []*intake.Consumer
 	for i := range cfg.POS {
 		p := &cfg.POS[i]
-		parts, err := a.buildPOS(p, w.api, w.store, w.pub)
+		parts, err := a.buildPOS(p, w.api, w.store, w.pub, w.evlog)
 		if err != nil {
 			return nil, err
 		}

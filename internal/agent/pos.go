@@ -21,7 +21,7 @@ type posParts struct {
 }
 
 // buildPOS makes one POS's display controller, printer and session.
-func (a *Agent) buildPOS(p *config.POS, api *qrorder.Client, store *salestore.Store, pub *events.Publisher) (*posParts, error) {
+func (a *Agent) buildPOS(p *config.POS, api *qrorder.Client, store *salestore.Store, pub *events.Publisher, evlog *events.Log) (*posParts, error) {
 	cfg := a.cfg
 	pos := p.ExternalPOSID
 	log := a.log.With("pos", pos)
@@ -42,7 +42,7 @@ func (a *Agent) buildPOS(p *config.POS, api *qrorder.Client, store *salestore.St
 	})
 	parts := &posParts{screens: screens}
 	deps := session.Deps{API: api, Store: watchedStore{store, a.health}, Events: watchedEvents{a.feed.tap(pub), a.health},
-		Screens: screens, Metrics: a.metrics, Logger: a.log}
+		Log: evlog, Screens: screens, Metrics: a.metrics, Logger: a.log}
 	if p.Printer != nil {
 		pr, err := a.newPrinter(pos, p.Printer, pub)
 		if err != nil {

@@ -159,6 +159,43 @@ func (p *Publisher) original(ctx context.Context, ack *jetstream.PubAck, ev Even
 	return ev, fmt.Errorf("events: reading the stored original of %s: %w", ev.MsgID, err)
 }
 
+// Log reads one store's events back from the events stream.
+type Log struct {
+	js     jetstream.JetStream
+	stream string
+	prefix string
+	store  string
+}
+
+// NewLog returns a reader of the store's events in stream.
+func NewLog(js jetstream.JetStream, stream, prefix, store string) *Log {
+	return &Log{js: js, stream: stream, prefix: prefix, store: store}
+}
+
+// Last returns the newest event the stream keeps for the POS with status
+// (its subject's last token), MsgID set from its Nats-Msg-Id; false when
+// the stream keeps none, or only one that is not an event.
+func (l *Log) Last(ctx context.Context, pos, status string) (Event, bool, error) {
+	st, err := l.js.Stream(ctx, l.stream)
+	if err != nil {
+		return Event{}, false, fmt.Errorf("events: stream %s: %w", l.stream, err)
+	}
+	subj := subject.Event(l.prefix, l.store, pos, status)
+	raw, err := st.GetLastMsgForSubject(ctx, subj)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return Event{}, false, nil
+	}
+	if err != nil {
+		return Event{}, false, fmt.Errorf("events: last message on %s: %w", subj, err)
+	}
+	var ev Event
+	if json.Unmarshal(raw.Data, &ev) != nil {
+		return Event{}, false, nil
+	}
+	ev.MsgID = raw.Header.Get(jetstream.MsgIDHeader)
+	return ev, true, nil
+}
+
 // ErrNotStored is wrapped by Publish when the server took the event and
 // delivered it to live subscribers, but the stream refused to store it
 // (storage full, stream missing): sending it again would show it twice.

@@ -121,3 +121,33 @@ func TestPublishWithoutID(t *testing.T) {
 		t.Fatalf("Publish = %v", err)
 	}
 }
+
+// TestLogLast: the newest event of a POS with a status, as the stream
+// keeps it, with its message id; none for a POS or status without one.
+func TestLogLast(t *testing.T) {
+	js, _ := eventStream(t)
+	pub := events.NewPublisher(js, "pos", "S1")
+	log := events.NewLog(js, "POS_EVT", "pos", "S1")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, ok, err := log.Last(ctx, "P1", events.Created); ok || err != nil {
+		t.Fatalf("Last on an empty stream = %v, %v", ok, err)
+	}
+	for _, ev := range []events.Event{
+		{Status: events.Created, SaleID: "A", ExternalPOSID: "P1", OrderID: "ORD1", QRData: "qr-A", At: "2026-12-05T10:00:00.000Z", MsgID: "S1.P1.A.created"},
+		{Status: events.Created, SaleID: "B", ExternalPOSID: "P1", OrderID: "ORD2", QRData: "qr-B", At: "2026-12-05T10:01:00.000Z", MsgID: "S1.P1.B.created"},
+		{Status: events.Canceled, SaleID: "B", ExternalPOSID: "P1", OrderID: "ORD2", At: "2026-12-05T10:02:00.000Z", MsgID: "S1.P1.B.canceled"},
+		{Status: events.Created, SaleID: "C", ExternalPOSID: "P2", OrderID: "ORD3", At: "2026-12-05T10:03:00.000Z", MsgID: "S1.P2.C.created"},
+	} {
+		if _, err := pub.Publish(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, ok, err := log.Last(ctx, "P1", events.Created)
+	if err != nil || !ok || got.SaleID != "B" || got.OrderID != "ORD2" || got.QRData != "qr-B" || got.MsgID != "S1.P1.B.created" {
+		t.Fatalf("Last(P1, created) = %+v, %v, %v", got, ok, err)
+	}
+	if _, ok, err := log.Last(ctx, "P3", events.Created); ok || err != nil {
+		t.Fatalf("Last(P3, created) = %v, %v", ok, err)
+	}
+}

@@ -41,6 +41,13 @@ func (e *effects) add(key string, ev events.Event) {
 	e.order = append(e.order, key)
 }
 
+// unstored reports whether the event with msgID reached registers live
+// but the events stream did not keep it.
+func (e *effects) unstored(msgID string) bool {
+	_, ok := e.done["unstored:"+msgID]
+	return ok
+}
+
 // once runs fn unless an effect named key already ran.
 func (e *effects) once(key string, fn func()) {
 	if _, ok := e.done[key]; ok {
@@ -67,6 +74,9 @@ func (s *Session) publishOnce(ctx context.Context, ev events.Event) (events.Even
 	ev, err := s.publish(ctx, ev)
 	if err == nil || errors.Is(err, events.ErrNotStored) {
 		s.fx.add(key, ev)
+	}
+	if errors.Is(err, events.ErrNotStored) {
+		s.fx.add("unstored:"+ev.MsgID, events.Event{})
 	}
 	if err == nil {
 		// The stream's copy: the original when it had one already.

@@ -174,9 +174,11 @@ func (r *recorder[T]) all() []T {
 // returns it.
 type recPublisher struct {
 	recorder[events.Event]
-	fmu    sync.Mutex
-	fail   func(events.Event) error
-	stored map[string]events.Event
+	fmu     sync.Mutex
+	fail    func(events.Event) error
+	stored  map[string]events.Event
+	order   []string // stored MsgIDs, oldest first
+	lastErr error    // Last fails with it when set
 }
 
 func (p *recPublisher) Publish(_ context.Context, ev events.Event) (events.Event, error) {
@@ -198,10 +200,32 @@ func (p *recPublisher) Publish(_ context.Context, ev events.Event) (events.Event
 			p.stored = map[string]events.Event{}
 		}
 		p.stored[ev.MsgID], stored = ev, ev
+		p.order = append(p.order, ev.MsgID)
 	}
 	p.fmu.Unlock()
 	p.add(ev)
 	return stored, nil
+}
+
+// Last is the EventLog: the newest stored event of the POS with status.
+func (p *recPublisher) Last(_ context.Context, pos, status string) (events.Event, bool, error) {
+	p.fmu.Lock()
+	defer p.fmu.Unlock()
+	if p.lastErr != nil {
+		return events.Event{}, false, p.lastErr
+	}
+	for _, id := range slices.Backward(p.order) {
+		if ev := p.stored[id]; ev.ExternalPOSID == pos && ev.Status == status && ev.Kind == "" {
+			return ev, true, nil
+		}
+	}
+	return events.Event{}, false, nil
+}
+
+func (p *recPublisher) setLastErr(err error) {
+	p.fmu.Lock()
+	p.lastErr = err
+	p.fmu.Unlock()
 }
 
 // original is the event the stream keeps under msgID.

@@ -94,7 +94,7 @@ func newHarness(t *testing.T, edit ...func(*Config)) *harness {
 // restarted agent would.
 func (h *harness) start() {
 	h.t.Helper()
-	h.s = New(h.cfg, Deps{API: h.api, Store: h.store, Events: h.pub, Screens: h.screens, Printer: h.printer,
+	h.s = New(h.cfg, Deps{API: h.api, Store: h.store, Events: h.pub, Log: h.pub, Screens: h.screens, Printer: h.printer,
 		Metrics: h.metrics, Logger: slog.New(h.logs), Now: h.clock.Now})
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
@@ -237,8 +237,23 @@ func (h *harness) wantStatuses(saleID string, want ...string) {
 	}
 }
 
-// record reads a sale's record from the store.
+// record reads a sale's record as a restarted session would find it: from
+// the store, or, for the POS's sale being created, from the POS record and
+// the created event the events stream keeps.
 func (h *harness) record(saleID string) *saleRecord {
+	h.t.Helper()
+	if r := h.storedRecord(saleID); r != nil {
+		return r
+	}
+	ev, ok, _ := h.pub.Last(context.Background(), testPOS, events.Created)
+	if !ok {
+		return nil
+	}
+	return createdRecord(testStore, testPOS, h.posRecord().Creating, ev)
+}
+
+// storedRecord reads a sale's record from the store.
+func (h *harness) storedRecord(saleID string) *saleRecord {
 	h.t.Helper()
 	var r saleRecord
 	h.store.mu.Lock()

@@ -25,6 +25,11 @@ import (
 //
 // Sales whose events are only failed or rejected are left alone: a failed
 // create is redone with the same idempotency key when the sale is resent.
+// So is the POS's sale being created while its events say it is open: it
+// has no record of its own until it ends, and the session finds it in the
+// events stream (Run). Once its events say it ended, its record is made
+// from them and the POS record's request (the agent stopped between the
+// final event and the record), as for a record behind its events.
 func RebuildRecords(ctx context.Context, store Store, pos string, latest map[string][]events.Event, now time.Time) (rebuilt, updated []string, err error) {
 	var pr posRecord
 	if _, err := store.Get(ctx, posKey(pos), &pr); err != nil {
@@ -33,7 +38,7 @@ func RebuildRecords(ctx context.Context, store Store, pos string, latest map[str
 	prBefore := pr
 	// The POS record names the last sale started; once that sale ended
 	// (its name is kept, see posRecord) a rebuilt open sale takes its place.
-	open, err := activeOpen(ctx, store, pos, pr.Active)
+	open, err := activeOpen(ctx, store, pos, &pr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -49,6 +54,13 @@ func RebuildRecords(ctx context.Context, store Store, pos string, latest map[str
 			return rebuilt, updated, err
 		}
 		switch {
+		case !ok && pr.Creating != nil && pr.Creating.SaleID == saleID:
+			if rec.State == stateAwaiting {
+				continue
+			}
+			c := pr.Creating
+			rec.Fingerprint, rec.Request, rec.CmdSeq = c.Fingerprint, c.Request, c.CmdSeq
+			updated = append(updated, saleID)
 		case !ok:
 			rebuilt = append(rebuilt, saleID)
 		case behind(&cur, rec):
@@ -76,15 +88,18 @@ func RebuildRecords(ctx context.Context, store Store, pos string, latest map[str
 }
 
 // activeOpen reports whether the POS's active sale is still open: being
-// created or awaiting payment.
-func activeOpen(ctx context.Context, store Store, pos, saleID string) (bool, error) {
-	if saleID == "" {
+// created or awaiting payment (with no record of its own yet, it is).
+func activeOpen(ctx context.Context, store Store, pos string, pr *posRecord) (bool, error) {
+	if pr.Active == "" {
 		return false, nil
 	}
 	var r saleRecord
-	ok, err := store.Get(ctx, saleKey(pos, saleID), &r)
-	if err != nil || !ok {
+	ok, err := store.Get(ctx, saleKey(pos, pr.Active), &r)
+	if err != nil {
 		return false, err
+	}
+	if !ok {
+		return pr.Creating != nil && pr.Creating.SaleID == pr.Active, nil
 	}
 	return r.open(), nil
 }

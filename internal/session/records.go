@@ -8,6 +8,7 @@ import (
 
 	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/qrorder"
+	"github.com/posagent/posagent/internal/subject"
 )
 
 // Sale record states.
@@ -41,6 +42,15 @@ type saleRecord struct {
 	PendingRefunds map[string]pendingRefund `json:"pending_refunds,omitempty"`
 	LastEvent      events.Event             `json:"last_event"`
 	UpdatedAt      time.Time                `json:"updated_at"`
+
+	// inEvents: the sale awaits payment and has no record of its own yet;
+	// the POS record's Creating and the created event in the events
+	// stream hold it (docs/durability.md, "Writes per sale").
+	inEvents bool
+	// stored: the store has a record of the sale (read from or written
+	// to it); a create then records its outcome there too, or the older
+	// record would be what a restart finds.
+	stored bool
 }
 
 type refundRec struct {
@@ -53,9 +63,10 @@ type refundRec struct {
 }
 
 // posRecord is a POS's open work. It is written once per sale, before the
-// create, and carries the sale being created, so that a sale costs three
-// writes of the records (this, the created order, the final status)
-// instead of five (docs/durability.md, "Writes per sale").
+// create, and carries the sale being created, so that a sale costs two
+// writes of the records (this and the final status; the created order is
+// in the events stream) instead of five (docs/durability.md, "Writes per
+// sale").
 type posRecord struct {
 	// Active is the sale last started on the POS: creating, awaiting
 	// payment, or already final (it is not cleared when the sale ends:
@@ -94,13 +105,38 @@ func (s *Session) staleKey(seq uint64) string {
 	return "stale." + s.cfg.POS + "." + strconv.FormatUint(seq, 10)
 }
 
+// getSale returns a copy of the sale's record: the stored one, or the
+// open sale's when the events stream holds it (inEvents); nil when there
+// is none.
 func (s *Session) getSale(ctx context.Context, saleID string) (*saleRecord, error) {
 	var r saleRecord
 	ok, err := s.d.Store.Get(ctx, s.saleKey(saleID), &r)
-	if err != nil || !ok {
+	if err != nil {
 		return nil, err
 	}
+	if !ok {
+		if a := s.active; a != nil && a.SaleID == saleID && a.inEvents {
+			r = *a
+			return &r, nil
+		}
+		return nil, nil
+	}
+	r.stored = true
 	return &r, nil
+}
+
+// createdRecord is the record of a sale whose create succeeded, made from
+// what the POS record kept when the create was sent and the created event
+// the events stream kept; nil when ev is not that sale's created event.
+func createdRecord(store, pos string, creating *saleRecord, ev events.Event) *saleRecord {
+	if creating == nil || ev.SaleID != creating.SaleID || ev.Status != events.Created ||
+		ev.MsgID != subject.SaleMsgID(store, pos, creating.SaleID, events.Created) || ev.OrderID == "" {
+		return nil
+	}
+	r := *creating
+	r.State, r.OrderID, r.QRData, r.LastEvent, r.inEvents = stateAwaiting, ev.OrderID, ev.QRData, ev, true
+	r.ExpiresAt, _ = time.Parse(time.RFC3339Nano, ev.ExpiresAt)
+	return &r
 }
 
 // creatingSale returns the POS record's sale being created when it is
@@ -117,7 +153,11 @@ func (s *Session) creatingSale(saleID string) *saleRecord {
 
 func (s *Session) putSale(ctx context.Context, r *saleRecord) error {
 	r.UpdatedAt = s.d.Now().UTC()
-	return s.d.Store.Put(ctx, s.saleKey(r.SaleID), r)
+	if err := s.d.Store.Put(ctx, s.saleKey(r.SaleID), r); err != nil {
+		return err
+	}
+	r.stored = true
+	return nil
 }
 
 // setPOS writes the POS record after fn changed a copy of it; the

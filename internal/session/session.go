@@ -53,6 +53,14 @@ type Publisher interface {
 	Publish(ctx context.Context, ev events.Event) (events.Event, error)
 }
 
+// EventLog reads the events stream back.
+type EventLog interface {
+	// Last returns the newest event the stream keeps for the POS with
+	// status (its subject's last token), MsgID set; false when it keeps
+	// none.
+	Last(ctx context.Context, pos, status string) (events.Event, bool, error)
+}
+
 // Screens shows a screen on the POS's customer displays without blocking.
 type Screens interface{ Show(display.Screen) }
 
@@ -84,12 +92,15 @@ type Config struct {
 	Retention time.Duration
 }
 
-// Deps are a session's collaborators; Screens, Printer and Metrics may be
-// nil.
+// Deps are a session's collaborators; Log, Screens, Printer and Metrics
+// may be nil. Without Log every created order is written to the store
+// (one write more per sale), as a restart could not find it in the
+// events stream.
 type Deps struct {
 	API     OrdersAPI
 	Store   Store
 	Events  Publisher
+	Log     EventLog
 	Screens Screens
 	Printer Printer
 	Metrics Metrics
@@ -207,6 +218,9 @@ func (s *Session) load(ctx context.Context) error {
 	}
 	if id := s.posRec.Active; id != "" {
 		rec, err := s.getSale(ctx, id)
+		if err == nil && rec == nil {
+			rec, err = s.createdFromEvents(ctx, id)
+		}
 		if err != nil {
 			return err
 		}
@@ -228,6 +242,22 @@ func (s *Session) load(ctx context.Context) error {
 	}
 	s.updateSnapshot()
 	return nil
+}
+
+// createdFromEvents finds the POS's active sale, which has no record of
+// its own, in the events stream: when its create went through, the POS
+// record kept the request and the stream the created event. nil when the
+// stream has no created event of it (the create did not go through; its
+// command, not acknowledged, comes again).
+func (s *Session) createdFromEvents(ctx context.Context, saleID string) (*saleRecord, error) {
+	if s.d.Log == nil || s.posRec.Creating == nil || s.posRec.Creating.SaleID != saleID {
+		return nil, nil
+	}
+	ev, ok, err := s.d.Log.Last(ctx, s.cfg.POS, events.Created)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return createdRecord(s.cfg.StoreID, s.cfg.POS, s.posRec.Creating, ev), nil
 }
 
 // Poke asks the poller of orderID to ask the API now (a webhook's hint).
