@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -57,6 +59,11 @@ func TestRestartResumesTracking(t *testing.T) {
 	h.waitSale("t1", "processed")
 	if st := h.status("POS1"); st.State != "idle" || st.LastEvent == nil || st.LastEvent.SaleID != "t1" {
 		t.Fatalf("status %+v", st)
+	}
+	// The open sale had no record of its own (the events stream held
+	// it): that is not damage.
+	if b, err := os.ReadFile(filepath.Join(h.cfg.StateDir, storeReportFile)); err == nil {
+		t.Fatalf("store damage reported after a restart: %s", b)
 	}
 }
 
