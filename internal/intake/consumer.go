@@ -108,9 +108,10 @@ func (c *Consumer) Running() bool { return c.running.Load() }
 // says nothing the stream does not. An acknowledged command is removed from
 // the stream, durably; whatever is still in it is, by that very fact, not
 // done, and a consumer made afresh after a server restart delivers it at
-// once. On disk, with sync: always, the state cost two synced writes per
-// command, as many as the sale records (docs/durability.md, "Writes per
-// sale"). A consumer an earlier version made on disk is replaced once.
+// once. On disk, with sync: always, the state cost up to four synced
+// writes per command (its file, O_SYNC, and its directory, at delivery and
+// at acknowledgement): as many as the sale records (docs/durability.md).
+// A consumer an earlier version made on disk is replaced once.
 func (c *Consumer) Setup(ctx context.Context) (jetstream.Consumer, error) {
 	cfg := jetstream.ConsumerConfig{
 		Durable:       c.Name(),
