@@ -110,7 +110,7 @@ func (c *Consumer) Running() bool { return c.running.Load() }
 // done, and a consumer made afresh after a server restart delivers it at
 // once. On disk, with sync: always, the state cost up to four synced
 // writes per command (its file, O_SYNC, and its directory, at delivery and
-// at acknowledgement): as many as the sale records (docs/durability.md).
+// at acknowledgement): twice what the sale records now cost (docs/durability.md).
 // A consumer an earlier version made on disk is replaced once.
 func (c *Consumer) Setup(ctx context.Context) (jetstream.Consumer, error) {
 	cfg := jetstream.ConsumerConfig{
