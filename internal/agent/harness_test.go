@@ -251,13 +251,27 @@ func (h *harness) send(pos, verb, payload string) uint64 {
 // waitEvent waits for the n-th (1-based) event matching pred.
 func (h *harness) waitEvent(what string, pred func(register.Received) bool) register.Received {
 	h.t.Helper()
+	return h.waitEventFrom(0, what, pred)
+}
+
+// eventCount is how many events the harness has seen so far.
+func (h *harness) eventCount() int {
+	h.evMu.Lock()
+	defer h.evMu.Unlock()
+	return len(h.events)
+}
+
+// waitEventFrom waits for an event matching pred among the events seen
+// from the start-th on (eventCount before a command: its answers).
+func (h *harness) waitEventFrom(start int, what string, pred func(register.Received) bool) register.Received {
+	h.t.Helper()
 	deadline := time.Now().Add(wait)
 	timer := time.AfterFunc(wait, func() { h.evMu.Lock(); h.evCond.Broadcast(); h.evMu.Unlock() })
 	defer timer.Stop()
 	h.evMu.Lock()
 	defer h.evMu.Unlock()
 	for {
-		for _, r := range h.events {
+		for _, r := range h.events[min(start, len(h.events)):] {
 			if pred(r) {
 				return r
 			}
