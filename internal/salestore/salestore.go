@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -16,6 +17,7 @@ import (
 
 // Store reads and writes JSON values by key.
 type Store struct {
+	js jetstream.JetStream
 	kv jetstream.KeyValue
 }
 
@@ -51,7 +53,7 @@ func Open(ctx context.Context, js jetstream.JetStream, o Options) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("salestore: bucket %s: %w", o.Bucket, err)
 	}
-	return &Store{kv: kv}, nil
+	return &Store{js: js, kv: kv}, nil
 }
 
 // Get decodes the value at key into v and reports whether it exists.
@@ -116,24 +118,34 @@ func (s *Store) Probe(ctx context.Context) error {
 }
 
 // Dump returns every record it can still read, by key, and how many keys
-// it could not read.
+// it could not read. The keys come from the stream's own index of its
+// subjects: listing them through a consumer (ListKeys) waits until its
+// deadline when the bucket's block is damaged.
 func (s *Store) Dump(ctx context.Context) (map[string][]byte, int, error) {
-	keys, err := s.kv.ListKeys(ctx)
+	st, err := s.js.Stream(ctx, "KV_"+s.kv.Bucket())
+	if err != nil {
+		return nil, 0, fmt.Errorf("salestore: list: %w", err)
+	}
+	prefix := "$KV." + s.kv.Bucket() + "."
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
 	if err != nil {
 		return nil, 0, fmt.Errorf("salestore: list: %w", err)
 	}
 	out := map[string][]byte{}
 	unread := 0
-	for k := range keys.Keys() {
+	for subj := range info.State.Subjects {
+		k := strings.TrimPrefix(subj, prefix)
 		if k == probeKey {
 			continue
 		}
 		e, err := s.kv.Get(ctx, k)
-		if err != nil {
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted):
+		case err != nil:
 			unread++
-			continue
+		default:
+			out[k] = e.Value()
 		}
-		out[k] = e.Value()
 	}
 	return out, unread, nil
 }
