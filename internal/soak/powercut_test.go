@@ -36,7 +36,7 @@ import (
 // skipped, except under CI=true where that is a failure.
 var (
 	flagCutCuts  = flag.Int("powercut.cuts", 4, "power cuts in the run [POWERCUT_CUTS]")
-	flagCutSales = flag.Int("powercut.sales", 80, "sales in the run [POWERCUT_SALES]")
+	flagCutSales = flag.Int("powercut.sales", 200, "sales in the run [POWERCUT_SALES]")
 	flagCutPOS   = flag.Int("powercut.pos", 4, "POS (registers) [POWERCUT_POS]")
 	flagCutSync  = flag.String("powercut.sync", "always", "nats.embedded.sync of the agent: always, or an interval such as 1s to measure what it loses [POWERCUT_SYNC]")
 	flagCutMode  = flag.String("powercut.fsmode", "journal", "powercutfs -mode: journal (any fsync commits directory entries, like ext4) or strict (only a directory's fsync; nats-server loses streams, see docs/durability.md) [POWERCUT_FSMODE]")
