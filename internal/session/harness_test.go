@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -44,6 +46,7 @@ type harness struct {
 	s       *Session
 	stop    func()
 	seq     uint64
+	outages []outageFault // the outages played, in order
 }
 
 const (
@@ -58,17 +61,9 @@ func newHarness(t *testing.T, edit ...func(*Config)) *harness {
 	n := newNotifier()
 	clock := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	sim := qrordertest.NewServer(t, qrordertest.Options{Now: clock.APINow})
-	mk := func(budget time.Duration) *qrorder.Client {
-		c, err := qrorder.New(qrorder.Options{BaseURL: sim.URL(), Token: secret.New(qrordertest.DefaultToken),
-			RequestTimeout: 5 * time.Second, RetryBudget: budget, BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
 	h := &harness{
 		t: t, n: n, clock: clock, sim: sim,
-		api:     &switchAPI{n: n, normal: mk(time.Minute), fast: mk(100 * time.Millisecond)},
+		api:     &switchAPI{n: n},
 		store:   &memStore{n: n, data: map[string][]byte{}},
 		pub:     &recPublisher{recorder: recorder[events.Event]{n: n}},
 		screens: &recScreens{recorder[display.Screen]{n: n}},
@@ -81,6 +76,7 @@ func newHarness(t *testing.T, edit ...func(*Config)) *harness {
 	for _, e := range edit {
 		e(&h.cfg)
 	}
+	h.api.normal = h.client(time.Minute, http.DefaultTransport)
 	// Wake the harness's waiters on every change at the API too.
 	fwd, stopFwd := context.WithCancel(context.Background())
 	t.Cleanup(stopFwd)
@@ -299,21 +295,73 @@ func (h *harness) order(saleID string) qrordertest.Order {
 	return os[0]
 }
 
+// client is a real Orders API client for the simulator with the given
+// retry budget and transport.
+func (h *harness) client(budget time.Duration, rt http.RoundTripper) *qrorder.Client {
+	c, err := qrorder.New(qrorder.Options{BaseURL: h.sim.URL(), Token: secret.New(qrordertest.DefaultToken),
+		HTTPClient: &http.Client{Transport: rt}, RequestTimeout: 5 * time.Second, RetryBudget: budget,
+		BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return c
+}
+
+// outageHeader marks the requests sent during an outage with its number.
+const outageHeader = "X-Test-Outage"
+
 // outage makes every request to endpoint fail (lost: carried out first,
-// when committed) until recover, with a short retry budget.
+// when committed) until recover: calls made meanwhile use a client with a
+// short retry budget whose requests carry the outage's mark, and every
+// marked request fails whenever it reaches the API — also an attempt the
+// client gave up at the end of its budget that arrives after recover, so
+// what the API did during the outage never depends on the scheduler.
 func (h *harness) outage(endpoint string, committed bool) {
-	h.sim.Inject(endpoint, qrordertest.Fault{Count: 1 << 30, Status: 503, AfterCommit: committed})
+	h.outages = append(h.outages, outageFault{endpoint, committed})
+	mark := strconv.Itoa(len(h.outages))
+	h.injectOutage(len(h.outages) - 1)
+	fast := h.client(100*time.Millisecond, markRequests{mark, http.DefaultTransport})
 	h.api.mu.Lock()
-	h.api.short = true
+	h.api.short, h.api.fast = true, fast
 	h.api.mu.Unlock()
 }
 
-// recover ends the outage: the API answers again.
+// outageFault is one outage the test played.
+type outageFault struct {
+	endpoint  string
+	committed bool
+}
+
+// injectOutage fails the requests of outage i (0-based).
+func (h *harness) injectOutage(i int) {
+	mark := strconv.Itoa(i + 1)
+	h.sim.Inject(h.outages[i].endpoint, qrordertest.Fault{Count: 1 << 30, Status: 503, AfterCommit: h.outages[i].committed,
+		Match: func(r *http.Request) bool { return r.Header.Get(outageHeader) == mark }})
+}
+
+// recover ends the outage: the API answers new calls again, and every
+// other fault the test injected is dropped. Requests of past outages
+// still fail.
 func (h *harness) recover() {
 	h.sim.ClearFaults()
+	for i := range h.outages {
+		h.injectOutage(i)
+	}
 	h.api.mu.Lock()
 	h.api.short = false
 	h.api.mu.Unlock()
+}
+
+// markRequests sends every request with an outage's mark.
+type markRequests struct {
+	mark string
+	next http.RoundTripper
+}
+
+func (m markRequests) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set(outageHeader, m.mark)
+	return m.next.RoundTrip(r)
 }
 
 // closeGate holds background API calls (pollers, resolvers) until

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,11 @@ type Fault struct {
 	// Hold, when set, keeps the request waiting until it is closed (or the
 	// client gives up): a test does something at a known point of a call.
 	Hold <-chan struct{}
+	// Match, when set, limits the fault to the requests it returns true
+	// for; the others pass it by without using up its Count. A test uses
+	// it to fail one client's requests whenever they arrive, e.g. an
+	// outage whose last attempts reach the API after the test ended it.
+	Match func(*http.Request) bool
 }
 
 // errorAnswer reports whether the fault replaces the answer with an error
@@ -77,19 +83,22 @@ func (s *Simulator) Inject(endpoint string, f Fault) {
 	s.faults[endpoint] = append(s.faults[endpoint], f)
 }
 
-// takeFault pops the fault for one request to endpoint.
-func (s *Simulator) takeFault(endpoint string) (Fault, bool) {
+// takeFault takes the first fault queued for endpoint that matches r.
+func (s *Simulator) takeFault(endpoint string, r *http.Request) (Fault, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	q := s.faults[endpoint]
-	if len(q) == 0 {
-		return Fault{}, false
+	for i := range q {
+		if q[i].Match != nil && !q[i].Match(r) {
+			continue
+		}
+		f := q[i]
+		if q[i].Count--; q[i].Count == 0 {
+			s.faults[endpoint] = slices.Delete(q, i, i+1)
+		}
+		return f, true
 	}
-	f := q[0]
-	if q[0].Count--; q[0].Count == 0 {
-		s.faults[endpoint] = q[1:]
-	}
-	return f, true
+	return Fault{}, false
 }
 
 // response is an answer ready to be written.

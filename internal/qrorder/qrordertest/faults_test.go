@@ -80,6 +80,24 @@ func TestFaultPerEndpoint(t *testing.T) {
 	}
 }
 
+// TestFaultMatch: a fault with Match is taken only by the requests it
+// matches; the others pass it by and take the next fault in the queue.
+func TestFaultMatch(t *testing.T) {
+	s := NewServer(t, Options{})
+	fromA := func(r *http.Request) bool { return r.Header.Get("X-Idempotency-Key") == "a" }
+	s.Inject(EndpointCreate, Fault{Count: 2, Status: http.StatusServiceUnavailable, Match: fromA})
+	s.Inject(EndpointCreate, Fault{Status: http.StatusTooManyRequests})
+	wantError(t, createCall("b", t).must(t, s), 429, "too_many_requests")
+	if r := createCall("b", t).must(t, s); r.status != http.StatusCreated {
+		t.Fatalf("second create of b: status %d, want 201: %s", r.status, r.body)
+	}
+	wantError(t, createCall("a", t).must(t, s), 503, "service_unavailable")
+	wantError(t, createCall("a", t).must(t, s), 503, "service_unavailable")
+	if r := createCall("a", t).must(t, s); r.status != http.StatusCreated {
+		t.Fatalf("third create of a: status %d, want 201: %s", r.status, r.body)
+	}
+}
+
 func TestFaultHang(t *testing.T) {
 	s := NewServer(t, Options{})
 	s.Inject(EndpointCreate, Fault{Hang: true})

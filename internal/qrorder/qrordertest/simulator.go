@@ -218,7 +218,7 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case len(body) > maxBody:
 		res = errorResponse(http.StatusBadRequest, "bad_request", "request body larger than 1 MiB")
 	default:
-		fault, faulty := s.takeFault(endpoint)
+		fault, faulty := s.takeFault(endpoint, r)
 		if s.latency != nil && !s.wait(ctx, s.latency()) {
 			abort()
 		}
