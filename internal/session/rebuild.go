@@ -54,7 +54,7 @@ func RebuildRecords(ctx context.Context, store Store, pos string, latest map[str
 			return rebuilt, updated, err
 		}
 		switch {
-		case !ok && pr.Creating != nil && pr.Creating.SaleID == saleID:
+		case !ok && pr.creating(saleID):
 			if rec.State == stateAwaiting {
 				continue
 			}
@@ -99,7 +99,7 @@ func activeOpen(ctx context.Context, store Store, pos string, pr *posRecord) (bo
 		return false, err
 	}
 	if !ok {
-		return pr.Creating != nil && pr.Creating.SaleID == pr.Active, nil
+		return pr.creating(pr.Active), nil
 	}
 	return r.open(), nil
 }

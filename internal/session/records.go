@@ -81,6 +81,12 @@ type posRecord struct {
 	Pending  []string    `json:"pending,omitempty"` // sales with a cancel or refund being resolved
 }
 
+// creating reports whether saleID is the sale whose create request the
+// record holds.
+func (p *posRecord) creating(saleID string) bool {
+	return p.Creating != nil && p.Creating.SaleID == saleID
+}
+
 // saleStatus is the sale's status as an event status, for sale_status.
 func (r *saleRecord) saleStatus() string {
 	switch {

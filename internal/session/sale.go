@@ -281,7 +281,7 @@ func (s *Session) refused(ctx context.Context, d Delivery, rec *saleRecord, apiE
 		if p.Active == rec.SaleID {
 			p.Active = ""
 		}
-		if p.Creating != nil && p.Creating.SaleID == rec.SaleID {
+		if p.creating(rec.SaleID) {
 			p.Creating = nil // a corrected resend is a new sale
 		}
 	})

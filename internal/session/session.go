@@ -250,7 +250,7 @@ func (s *Session) load(ctx context.Context) error {
 // stream has no created event of it (the create did not go through; its
 // command, not acknowledged, comes again).
 func (s *Session) createdFromEvents(ctx context.Context, saleID string) (*saleRecord, error) {
-	if s.d.Log == nil || s.posRec.Creating == nil || s.posRec.Creating.SaleID != saleID {
+	if s.d.Log == nil || !s.posRec.creating(saleID) {
 		return nil, nil
 	}
 	ev, ok, err := s.d.Log.Last(ctx, s.cfg.POS, events.Created)
