@@ -135,7 +135,8 @@ func (p *Publisher) Publish(ctx context.Context, ev Event) (Event, error) {
 // original reads the event the stream already held under ev's MsgID (a
 // duplicate's acknowledgement names its sequence). An original no longer
 // in the stream (removed by its limits while the duplicate window still
-// remembers it) leaves ev; failing to read it is an error, so the caller
+// remembers it) leaves ev with ErrNotStored: live subscribers got ev and
+// the stream keeps no copy. Failing to read it is an error, so the caller
 // tries again rather than record an event registers were not told.
 func (p *Publisher) original(ctx context.Context, ack *jetstream.PubAck, ev Event) (Event, error) {
 	st, err := p.js.Stream(ctx, ack.Stream)
@@ -143,7 +144,7 @@ func (p *Publisher) original(ctx context.Context, ack *jetstream.PubAck, ev Even
 		var raw *jetstream.RawStreamMsg
 		raw, err = st.GetMsg(ctx, ack.Sequence)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return ev, nil
+			return ev, fmt.Errorf("events: publish %s: %w: the stream's copy was removed by its limits", ev.MsgID, ErrNotStored)
 		}
 		if err == nil {
 			var orig Event

@@ -85,8 +85,10 @@ func TestPublishReturnsStored(t *testing.T) {
 }
 
 // TestPublishOriginalGone: the duplicate window still remembers an id
-// whose message the stream no longer holds: Publish returns the event it
-// was given, without an error (there is nothing else to record).
+// whose message the stream no longer holds (its limits removed it):
+// Publish returns the event it was given with ErrNotStored, since live
+// subscribers got it and the stream keeps no copy: a caller that counts
+// on the stream's copy as its record must write its own.
 func TestPublishOriginalGone(t *testing.T) {
 	js, st := eventStream(t)
 	pub := events.NewPublisher(js, "pos", "S1")
@@ -102,8 +104,8 @@ func TestPublishOriginalGone(t *testing.T) {
 	again := ev
 	again.At = "2026-12-05T10:00:07.000Z"
 	got, err := pub.Publish(ctx, again)
-	if err != nil || got != again {
-		t.Fatalf("Publish = %+v, %v; want %+v", got, err, again)
+	if !errors.Is(err, events.ErrNotStored) || got != again {
+		t.Fatalf("Publish = %+v, %v; want %+v, ErrNotStored", got, err, again)
 	}
 	// The stream took it as a duplicate: it stored nothing.
 	if info, err := st.Info(ctx); err != nil || info.State.Msgs != 0 {
