@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -155,7 +156,9 @@ func (h *harness) start() {
 		h.t.Fatalf("agent did not start: %v\nlog:\n%s", err, h.logBuf.String())
 	case <-time.After(wait):
 		cancel()
-		h.t.Fatal("agent not ready in time")
+		stacks := make([]byte, 4<<20)
+		stacks = stacks[:runtime.Stack(stacks, true)]
+		h.t.Fatalf("agent not ready in %s\nlog:\n%s\ngoroutines:\n%s", wait, h.logBuf.String(), stacks)
 	}
 	h.mu.Lock()
 	h.agent, h.cancel, h.errc = a, cancel, errc

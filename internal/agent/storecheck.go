@@ -68,9 +68,12 @@ func (f *storeFinding) empty() bool {
 func (a *Agent) checkStore(ctx context.Context, js jetstream.JetStream, streams intake.Streams, store *salestore.Store, posIDs []string) (*salestore.Store, error) {
 	f := &storeFinding{At: time.Now().UTC().Format(time.RFC3339)}
 	a.moveBrokenConsumers(ctx, js, streams, posIDs, f)
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	err := store.Probe(pctx)
-	cancel()
+	err := readableStore(ctx, store)
+	if err == nil {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err = store.Probe(pctx)
+		cancel()
+	}
 	if err != nil {
 		if store, err = a.remakeStore(ctx, js, store, err, f); err != nil {
 			return nil, err
@@ -93,6 +96,21 @@ func (a *Agent) checkStore(ctx context.Context, js jetstream.JetStream, streams 
 		"salvaged_records", f.SalvagedRecords, "unreadable_records", f.UnreadableRecords,
 		"rebuilt_sales", f.RebuiltSales, "moved_aside", f.MovedAside, "notes", f.Notes)
 	return store, nil
+}
+
+// readableStore checks, before anything is written to the sale store,
+// that it can be written to safely (salestore.Check): nats-server can spin
+// forever on a write over a record its index counts but cannot find,
+// taking the agent's connection with it. A check that cannot finish
+// (the stream does not answer) leaves the decision to the probe.
+func readableStore(ctx context.Context, store *salestore.Store) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	err := store.Check(ctx)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
 
 // remakeStore moves an unwritable sale store aside: it reads what it can,

@@ -43,7 +43,7 @@ func Open(ctx context.Context, js jetstream.JetStream, o Options) (*Store, error
 		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket:      o.Bucket,
 			Description: "posagent sale records (sale_id -> order, open orders per POS)",
-			History:     1,
+			History:     history,
 			TTL:         o.TTL,
 			MaxBytes:    o.MaxBytes,
 			Storage:     jetstream.FileStorage,
@@ -117,37 +117,88 @@ func (s *Store) Probe(ctx context.Context) error {
 	return nil
 }
 
+// history is how many revisions of a record the bucket keeps.
+const history = 1
+
 // Dump returns every record it can still read, by key, and how many keys
-// it could not read. The keys come from the stream's own index of its
-// subjects: listing them through a consumer (ListKeys) waits until its
-// deadline when the bucket's block is damaged.
+// it could not read.
 func (s *Store) Dump(ctx context.Context) (map[string][]byte, int, error) {
+	out := map[string][]byte{}
+	unread, err := s.walk(ctx, func(k string, v []byte) {
+		if k != probeKey {
+			out[k] = v
+		}
+	})
+	return out, unread, err
+}
+
+// Check tells whether the bucket can be written to safely: the stream's
+// index of its subjects agrees with the messages it holds, no key has
+// more revisions than the bucket keeps, and every key it lists can be
+// read, the probe's included. nats-server can spin forever, the stream
+// locked, on a write over a key its index counts but cannot find (a
+// damaged block read again at start): the revision the write replaces
+// is never found to be removed. A store that fails the check must not be
+// written to; it is salvaged (Dump) and made again.
+func (s *Store) Check(ctx context.Context) error {
+	info, err := s.index(ctx)
+	if err != nil {
+		return err
+	}
+	var indexed uint64
+	for _, revisions := range info.State.Subjects {
+		indexed += revisions
+		if revisions > history {
+			return fmt.Errorf("salestore: the stream's index counts %d revisions of a record, the bucket keeps %d", revisions, history)
+		}
+	}
+	if indexed != info.State.Msgs {
+		return fmt.Errorf("salestore: the stream's index counts %d records, the stream holds %d", indexed, info.State.Msgs)
+	}
+	unread, err := s.walk(ctx, func(string, []byte) {})
+	if err == nil && unread > 0 {
+		err = fmt.Errorf("salestore: %d records listed in the bucket cannot be read", unread)
+	}
+	return err
+}
+
+// index reads the stream's state with its index of the bucket's subjects.
+func (s *Store) index(ctx context.Context) (*jetstream.StreamInfo, error) {
 	st, err := s.js.Stream(ctx, "KV_"+s.kv.Bucket())
 	if err != nil {
-		return nil, 0, fmt.Errorf("salestore: list: %w", err)
+		return nil, fmt.Errorf("salestore: list: %w", err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter("$KV."+s.kv.Bucket()+".>"))
+	if err != nil {
+		return nil, fmt.Errorf("salestore: list: %w", err)
+	}
+	return info, nil
+}
+
+// walk calls fn with every key the bucket lists and the value it holds
+// (deleted keys are skipped) and returns how many keys it could not read.
+// The keys come from the stream's own index of its subjects: listing them
+// through a consumer (ListKeys) waits until its deadline when the
+// bucket's block is damaged.
+func (s *Store) walk(ctx context.Context, fn func(key string, value []byte)) (int, error) {
+	info, err := s.index(ctx)
+	if err != nil {
+		return 0, err
 	}
 	prefix := "$KV." + s.kv.Bucket() + "."
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
-	if err != nil {
-		return nil, 0, fmt.Errorf("salestore: list: %w", err)
-	}
-	out := map[string][]byte{}
 	unread := 0
 	for subj := range info.State.Subjects {
 		k := strings.TrimPrefix(subj, prefix)
-		if k == probeKey {
-			continue
-		}
 		e, err := s.kv.Get(ctx, k)
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted):
 		case err != nil:
 			unread++
 		default:
-			out[k] = e.Value()
+			fn(k, e.Value())
 		}
 	}
-	return out, unread, nil
+	return unread, nil
 }
 
 // PutRaw stores an encoded record as it is (a salvaged one).
