@@ -46,7 +46,7 @@ type harness struct {
 	s       *Session
 	stop    func()
 	seq     uint64
-	outages []outageFault // the outages played, in order
+	outages int // how many outages the test played
 }
 
 const (
@@ -317,36 +317,21 @@ const outageHeader = "X-Test-Outage"
 // client gave up at the end of its budget that arrives after recover, so
 // what the API did during the outage never depends on the scheduler.
 func (h *harness) outage(endpoint string, committed bool) {
-	h.outages = append(h.outages, outageFault{endpoint, committed})
-	mark := strconv.Itoa(len(h.outages))
-	h.injectOutage(len(h.outages) - 1)
+	h.outages++
+	mark := strconv.Itoa(h.outages)
+	h.sim.Inject(endpoint, qrordertest.Fault{Count: 1 << 30, Status: 503, AfterCommit: committed,
+		Match: func(r *http.Request) bool { return r.Header.Get(outageHeader) == mark }})
 	fast := h.client(100*time.Millisecond, markRequests{mark, http.DefaultTransport})
 	h.api.mu.Lock()
 	h.api.short, h.api.fast = true, fast
 	h.api.mu.Unlock()
 }
 
-// outageFault is one outage the test played.
-type outageFault struct {
-	endpoint  string
-	committed bool
-}
-
-// injectOutage fails the requests of outage i (0-based).
-func (h *harness) injectOutage(i int) {
-	mark := strconv.Itoa(i + 1)
-	h.sim.Inject(h.outages[i].endpoint, qrordertest.Fault{Count: 1 << 30, Status: 503, AfterCommit: h.outages[i].committed,
-		Match: func(r *http.Request) bool { return r.Header.Get(outageHeader) == mark }})
-}
-
 // recover ends the outage: the API answers new calls again, and every
 // other fault the test injected is dropped. Requests of past outages
-// still fail.
+// (the only faults with Match here) still fail.
 func (h *harness) recover() {
-	h.sim.ClearFaults()
-	for i := range h.outages {
-		h.injectOutage(i)
-	}
+	h.sim.ClearFaultsExcept(func(_ string, f qrordertest.Fault) bool { return f.Match != nil })
 	h.api.mu.Lock()
 	h.api.short = false
 	h.api.mu.Unlock()

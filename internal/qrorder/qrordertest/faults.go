@@ -138,7 +138,15 @@ func (r response) write(w http.ResponseWriter) {
 // ClearFaults drops every pending fault of every endpoint: the API
 // "comes back".
 func (s *Simulator) ClearFaults() {
+	s.ClearFaultsExcept(func(string, Fault) bool { return false })
+}
+
+// ClearFaultsExcept drops, in one step, every pending fault for which
+// keep returns false.
+func (s *Simulator) ClearFaultsExcept(keep func(endpoint string, f Fault) bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	clear(s.faults)
+	for endpoint, q := range s.faults {
+		s.faults[endpoint] = slices.DeleteFunc(q, func(f Fault) bool { return !keep(endpoint, f) })
+	}
 }

@@ -98,6 +98,23 @@ func TestFaultMatch(t *testing.T) {
 	}
 }
 
+// TestClearFaultsExcept: the faults keep returns true for stay, the
+// others go.
+func TestClearFaultsExcept(t *testing.T) {
+	s := NewServer(t, Options{})
+	s.Inject(EndpointCreate, Fault{Status: http.StatusTooManyRequests})
+	s.Inject(EndpointCreate, Fault{Status: http.StatusServiceUnavailable})
+	s.Inject(EndpointGet, Fault{Status: http.StatusBadGateway})
+	s.ClearFaultsExcept(func(endpoint string, f Fault) bool {
+		return endpoint == EndpointCreate && f.Status == http.StatusServiceUnavailable
+	})
+	wantError(t, createCall("k", t).must(t, s), 503, "service_unavailable")
+	o := createCall("k", t).must(t, s).order(t)
+	if r := (call{method: "GET", path: "/v1/orders/" + o.ID}).must(t, s); r.status != http.StatusOK {
+		t.Fatalf("get after the clear: status %d: %s", r.status, r.body)
+	}
+}
+
 func TestFaultHang(t *testing.T) {
 	s := NewServer(t, Options{})
 	s.Inject(EndpointCreate, Fault{Hang: true})
