@@ -123,13 +123,17 @@ const history = 1
 // Dump returns every record it can still read, by key, and how many keys
 // it could not read.
 func (s *Store) Dump(ctx context.Context) (map[string][]byte, int, error) {
+	info, err := s.index(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
 	out := map[string][]byte{}
-	unread, err := s.walk(ctx, func(k string, v []byte) {
+	unread := s.walk(ctx, info, func(k string, v []byte) {
 		if k != probeKey {
 			out[k] = v
 		}
 	})
-	return out, unread, err
+	return out, unread, nil
 }
 
 // Check tells whether the bucket can be written to safely: the stream's
@@ -155,11 +159,10 @@ func (s *Store) Check(ctx context.Context) error {
 	if indexed != info.State.Msgs {
 		return fmt.Errorf("salestore: the stream's index counts %d records, the stream holds %d", indexed, info.State.Msgs)
 	}
-	unread, err := s.walk(ctx, func(string, []byte) {})
-	if err == nil && unread > 0 {
-		err = fmt.Errorf("salestore: %d records listed in the bucket cannot be read", unread)
+	if unread := s.walk(ctx, info, func(string, []byte) {}); unread > 0 {
+		return fmt.Errorf("salestore: %d records listed in the bucket cannot be read", unread)
 	}
-	return err
+	return nil
 }
 
 // index reads the stream's state with its index of the bucket's subjects.
@@ -175,16 +178,12 @@ func (s *Store) index(ctx context.Context) (*jetstream.StreamInfo, error) {
 	return info, nil
 }
 
-// walk calls fn with every key the bucket lists and the value it holds
-// (deleted keys are skipped) and returns how many keys it could not read.
-// The keys come from the stream's own index of its subjects: listing them
-// through a consumer (ListKeys) waits until its deadline when the
-// bucket's block is damaged.
-func (s *Store) walk(ctx context.Context, fn func(key string, value []byte)) (int, error) {
-	info, err := s.index(ctx)
-	if err != nil {
-		return 0, err
-	}
+// walk calls fn with every key info's index of the bucket's subjects
+// lists and the value it holds (deleted keys are skipped) and returns how
+// many keys it could not read. The keys come from the stream's own index:
+// listing them through a consumer (ListKeys) waits until its deadline
+// when the bucket's block is damaged.
+func (s *Store) walk(ctx context.Context, info *jetstream.StreamInfo, fn func(key string, value []byte)) int {
 	prefix := "$KV." + s.kv.Bucket() + "."
 	unread := 0
 	for subj := range info.State.Subjects {
@@ -198,7 +197,7 @@ func (s *Store) walk(ctx context.Context, fn func(key string, value []byte)) (in
 			fn(k, e.Value())
 		}
 	}
-	return unread, nil
+	return unread
 }
 
 // PutRaw stores an encoded record as it is (a salvaged one).
