@@ -251,7 +251,7 @@ func (h *harness) send(pos, verb, payload string) uint64 {
 	return seq
 }
 
-// waitEvent waits for the n-th (1-based) event matching pred.
+// waitEvent waits for an event matching pred among all the events seen.
 func (h *harness) waitEvent(what string, pred func(register.Received) bool) register.Received {
 	h.t.Helper()
 	return h.waitEventFrom(0, what, pred)

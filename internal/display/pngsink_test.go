@@ -357,9 +357,11 @@ func TestPalettedEncoderUpRows(t *testing.T) {
 	for i := range pal.img.Pix {
 		pal.img.Pix[i] = uint8(i*7) % uint8(len(pal.img.Palette))
 	}
-	repeats := map[int]bool{1: true, 2: true, 6: true, 11: true}
-	for _, y := range []int{1, 2, 6, 11} { // in order: row 2 repeats row 1 as repeated
+	repeated := []int{1, 2, 6, 11} // in order: row 2 repeats row 1 as repeated
+	repeats := map[int]bool{}
+	for _, y := range repeated {
 		copy(pal.img.Pix[y*pal.img.Stride:][:size.X], pal.img.Pix[(y-1)*pal.img.Stride:])
+		repeats[y] = true
 	}
 	var enc palettedEncoder
 	if err := enc.compress(pal.img); err != nil {

@@ -34,7 +34,7 @@ func server(t testing.TB, dir string) (js jetstream.JetStream, stop func()) {
 	return js, func() { nc.Close(); s.Shutdown() }
 }
 
-func open(t *testing.T, ctx context.Context, js jetstream.JetStream) *salestore.Store {
+func open(t testing.TB, ctx context.Context, js jetstream.JetStream) *salestore.Store {
 	t.Helper()
 	st, err := salestore.Open(ctx, js, salestore.Options{Bucket: "posagent_T", TTL: time.Hour})
 	if err != nil {
@@ -112,10 +112,7 @@ func BenchmarkCheck(b *testing.B) {
 	ctx := context.Background()
 	js, stop := server(b, b.TempDir())
 	defer stop()
-	st, err := salestore.Open(ctx, js, salestore.Options{Bucket: "posagent_T", TTL: time.Hour})
-	if err != nil {
-		b.Fatal(err)
-	}
+	st := open(b, ctx, js)
 	rec := map[string]string{"qr_data": strings.Repeat("0", 700)}
 	for i := range 5000 {
 		if err := st.Put(ctx, fmt.Sprintf("sale.P1.s%05d", i), rec); err != nil {

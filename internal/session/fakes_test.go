@@ -302,13 +302,13 @@ func (l *recLogs) logged(msg string) int {
 type ctxKey struct{}
 
 // switchAPI is the session's OrdersAPI: a real client with a long retry
-// budget, or one with a short budget while the test plays an outage, and
-// a gate that holds every background call until the test opens it.
+// budget, or, while the test plays an outage, the outage's client with a
+// short one (fast, nil otherwise), and a gate that holds every background
+// call until the test opens it.
 type switchAPI struct {
 	n            *notifier
 	normal, fast *qrorder.Client
 	mu           sync.Mutex
-	short        bool
 	gate         chan struct{} // nil: open
 	held         int           // background calls waiting at the gate
 }
@@ -332,7 +332,7 @@ func (a *switchAPI) client(ctx context.Context) (*qrorder.Client, error) {
 		}
 	}
 	defer a.mu.Unlock()
-	if a.short {
+	if a.fast != nil {
 		return a.fast, nil
 	}
 	return a.normal, nil

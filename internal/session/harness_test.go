@@ -323,7 +323,7 @@ func (h *harness) outage(endpoint string, committed bool) {
 		Match: func(r *http.Request) bool { return r.Header.Get(outageHeader) == mark }})
 	fast := h.client(100*time.Millisecond, markRequests{mark, http.DefaultTransport})
 	h.api.mu.Lock()
-	h.api.short, h.api.fast = true, fast
+	h.api.fast = fast
 	h.api.mu.Unlock()
 }
 
@@ -333,7 +333,7 @@ func (h *harness) outage(endpoint string, committed bool) {
 func (h *harness) recover() {
 	h.sim.ClearFaultsExcept(func(_ string, f qrordertest.Fault) bool { return f.Match != nil })
 	h.api.mu.Lock()
-	h.api.short = false
+	h.api.fast = nil
 	h.api.mu.Unlock()
 }
 
