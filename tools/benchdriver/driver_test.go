@@ -15,7 +15,7 @@ func TestParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(o.figures) != 3 || o.pos != 10 || o.sales != 10000 || o.starts != 7 {
+	if len(o.figures) != 3 || o.pos != 10 || o.sales != 10000 || o.starts != 7 || o.piFlow != flowCancel {
 		t.Errorf("defaults = %+v", o)
 	}
 	for _, args := range [][]string{
@@ -25,6 +25,7 @@ func TestParse(t *testing.T) {
 		{"-pos", "100"},
 		{"-pos", "10", "-sales", "9"},
 		{"-starts", "0"},
+		{"-pi-flow", "pay"},
 		{"stray"},
 	} {
 		if _, err := parse(args, io.Discard); err == nil {

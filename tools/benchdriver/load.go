@@ -26,20 +26,37 @@ const (
 // posID is the external_pos_id of the i-th (0-based) POS.
 func posID(i int) string { return fmt.Sprintf("POS%02d", i+1) }
 
+// flow is how the registers end each sale.
+type flow string
+
+const (
+	// flowCancel: sale, created, the register's cancel, canceled (two
+	// commands per sale).
+	flowCancel flow = "cancel"
+	// flowPay: sale, created, paid in the simulator (POST
+	// /simulator/orders/{id}/pay, as a customer's scan), processed once the
+	// agent's poll sees it.
+	flowPay flow = "pay"
+	// flowSupersede: sale, created, and the next sale on the POS ends it
+	// (canceled, then the next one's created): one command per sale, as a
+	// register that rings up the next customer without canceling. The last
+	// sale of a run stays open until cancelOpen.
+	flowSupersede flow = "supersede"
+)
+
 // registers plays one register per POS, each on its own NATS connection.
 type registers struct {
 	regs []*reg
-	// pay, when set, is the simulator's base URL: each sale is then paid
-	// there (POST /simulator/orders/{id}/pay, as a customer's scan) and
-	// waited for until processed, instead of canceled by the register.
-	pay string
+	flow flow   // "" is flowCancel
+	sim  string // the simulator's base URL, for flowPay
 }
 
 type reg struct {
-	pos string
-	nc  *nats.Conn
-	js  jetstream.JetStream
-	evc chan event
+	pos  string
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	evc  chan event
+	open string // flowSupersede: the sale the next one ends
 }
 
 type event struct {
@@ -117,8 +134,7 @@ func (l loadResult) quantile(q float64) time.Duration {
 }
 
 // run makes n sales over all POS in parallel, one at a time per POS: sale,
-// wait for created, cancel (or pay, see registers.pay), wait for canceled
-// (processed) so the POS is free.
+// wait for created, then end it as rs.flow says.
 func (rs *registers) run(ctx context.Context, n int, prefix string) (loadResult, error) {
 	var next atomic.Int64
 	var mu sync.Mutex
@@ -135,7 +151,7 @@ func (rs *registers) run(ctx context.Context, n int, prefix string) (loadResult,
 				if i > int64(n) {
 					return
 				}
-				l, err := r.sale(ctx, fmt.Sprintf("%s%d", prefix, i), rs.pay)
+				l, err := r.sale(ctx, fmt.Sprintf("%s%d", prefix, i), rs.flow, rs.sim)
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
@@ -155,32 +171,60 @@ func (rs *registers) run(ctx context.Context, n int, prefix string) (loadResult,
 	return res, firstErr
 }
 
-func (r *reg) sale(ctx context.Context, id, pay string) (time.Duration, error) {
+func (r *reg) sale(ctx context.Context, id string, f flow, sim string) (time.Duration, error) {
 	start := time.Now()
 	if err := r.send(ctx, "sale", `{"sale_id":"`+id+`","total_amount":"150.00","description":"Ticket `+id+
 		`","items":[{"title":"Café con leche","unit_price":"75.00","quantity":2,"unit_measure":"unit","external_code":"7791234567890"}]}`); err != nil {
 		return 0, err
 	}
+	if f == flowSupersede && r.open != "" {
+		if _, err := r.await(ctx, r.open, "canceled"); err != nil {
+			return 0, err
+		}
+		r.open = ""
+	}
 	created, err := r.await(ctx, id, "created")
 	if err != nil {
 		return 0, err
 	}
-	if pay != "" {
-		if err := payOrder(ctx, pay, created.orderID); err != nil {
+	switch f {
+	case flowPay:
+		if err := payOrder(ctx, sim, created.orderID); err != nil {
 			return 0, fmt.Errorf("%s %s: %w", r.pos, id, err)
 		}
-		if _, err := r.await(ctx, id, "processed"); err != nil {
-			return 0, err
-		}
-		return created.at.Sub(start), nil
+		_, err = r.await(ctx, id, "processed")
+	case flowSupersede:
+		r.open = id
+	default:
+		err = r.cancel(ctx, id)
 	}
-	if err := r.send(ctx, "cancel", `{"sale_id":"`+id+`"}`); err != nil {
-		return 0, err
-	}
-	if _, err := r.await(ctx, id, "canceled"); err != nil {
+	if err != nil {
 		return 0, err
 	}
 	return created.at.Sub(start), nil
+}
+
+// cancel cancels saleID and waits for its canceled event.
+func (r *reg) cancel(ctx context.Context, saleID string) error {
+	if err := r.send(ctx, "cancel", `{"sale_id":"`+saleID+`"}`); err != nil {
+		return err
+	}
+	_, err := r.await(ctx, saleID, "canceled")
+	return err
+}
+
+// cancelOpen cancels the sales flowSupersede left open.
+func (rs *registers) cancelOpen(ctx context.Context) error {
+	for _, r := range rs.regs {
+		if r.open == "" {
+			continue
+		}
+		if err := r.cancel(ctx, r.open); err != nil {
+			return err
+		}
+		r.open = ""
+	}
+	return nil
 }
 
 // payOrder pays an order in the simulator, as a customer scanning its QR.

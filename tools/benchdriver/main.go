@@ -29,7 +29,9 @@
 // GOMEMLIMIT in every figure; pi defaults them to 1 and piMemLimit),
 // -nats (the NATS cases of start and memory: embedded, external; default
 // both), -pi-sales (default 1000), -qemu (qemu-arm binary for the armv6 run:
-// auto, off or a path), -qemu-sales (default 30), -perf-record FILE (a
+// auto, off or a path), -qemu-sales (default 30), -pi-flow (how the pi
+// load ends each sale: cancel, the default, or supersede: the next sale
+// does), -perf-record FILE (a
 // perf record CPU profile of the native pi run's load),
 // -posagent and -nats-server (binaries to use; default built into the work
 // directory), -pos (POS under load, default 10), -sales (sales under load,
@@ -84,6 +86,7 @@ type options struct {
 	gomaxprocs int
 	gomemlimit string
 	piSales    int
+	piFlow     flow
 	qemu       string
 	qemuSales  int
 	nats       []natsMode
@@ -107,6 +110,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.gomaxprocs, "gomaxprocs", 0, "GOMAXPROCS of the agent (0: not set; the pi figure uses 1)")
 	fs.StringVar(&o.gomemlimit, "gomemlimit", "", "GOMEMLIMIT of the agent, e.g. 40MiB (empty: not set, and the pi figure uses "+piMemLimit+"; off: not set anywhere)")
 	fs.IntVar(&o.piSales, "pi-sales", 1000, "sales of the pi figure")
+	piFlow := fs.String("pi-flow", string(flowCancel), "how the pi figure's load ends each sale: cancel (the register cancels it) or supersede (the next sale does)")
 	fs.StringVar(&o.qemu, "qemu", "auto", "qemu-arm for the pi figure's armv6 run: auto (from PATH), off, or a path")
 	fs.IntVar(&o.qemuSales, "qemu-sales", 30, "sales of the emulated armv6 run")
 	fs.StringVar(&o.perfRecord, "perf-record", "", "pi figure: also record a CPU profile of the agent over the load with perf record into this file (use an unstripped -posagent)")
@@ -122,6 +126,9 @@ func parse(args []string, stderr io.Writer) (options, error) {
 			return o, fmt.Errorf("-figures: %q is not one of sizes, start, memory, pi", f)
 		}
 		o.figures = append(o.figures, f)
+	}
+	if o.piFlow = flow(*piFlow); o.piFlow != flowCancel && o.piFlow != flowSupersede {
+		return o, fmt.Errorf("-pi-flow: %q is not one of cancel, supersede", *piFlow)
 	}
 	for m := range strings.SplitSeq(*natsModes, ",") {
 		if m != string(embedded) && m != string(external) {

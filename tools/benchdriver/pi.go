@@ -20,14 +20,19 @@ import (
 // value deploy/systemd/posagent.service sets.
 const piMemLimit = "64MiB"
 
-// fsyncSales is how many canceled sales the count of synced writes (under
-// strace) covers, back to back; paidSales how many paid ones, each waiting
-// for the agent's poll to see the payment (mercadopago.poll_interval, 2 s by
-// default), so at about a store's pace.
-const (
-	fsyncSales = 100
-	paidSales  = 20
-)
+// syncCounts are the flows the count of synced writes (under strace)
+// covers and how many sales of each: canceled and superseded sales back to
+// back, paid ones each waiting for the agent's poll to see the payment
+// (mercadopago.poll_interval, 2 s by default), so at about a store's pace.
+var syncCounts = []struct {
+	flow  flow
+	name  string
+	sales int
+}{
+	{flowCancel, "canceled", 100},
+	{flowSupersede, "superseded", 100},
+	{flowPay, "paid", 20},
+}
 
 // piResult is one pi run.
 type piResult struct {
@@ -36,9 +41,8 @@ type piResult struct {
 	cpu        time.Duration // agent utime+stime over the load
 	instr      int64         // instructions over the load (and its warm-up); -1: not counted
 	instrSales int
-	fsyncs     map[string]int // synced writes by file, over fsyncSales canceled sales; nil: not counted
-	paidSyncs  map[string]int // the same over paidSales paid sales
-	peak, hwm  int64          // KiB
+	fsyncs     []map[string]int // synced writes by file, one per syncCounts; nil: not counted
+	peak, hwm  int64            // KiB
 }
 
 // pi runs one store-shaped agent natively and, when qemu-arm is there,
@@ -136,17 +140,13 @@ func (d *driver) piRun(ctx context.Context, label, bin, simURL string, sales int
 	if _, err := regs.run(ctx, warm, "warm"); err != nil {
 		return r, fmt.Errorf("warm-up: %w", err)
 	}
+	regs.sim = simURL
 	if native {
-		if r.fsyncs, err = d.countFsyncs(ctx, agent.pid(), dir, regs, fsyncSales); err != nil {
-			return r, err
-		}
-		regs.pay = simURL
-		r.paidSyncs, err = d.countFsyncs(ctx, agent.pid(), dir, regs, paidSales)
-		regs.pay = ""
-		if err != nil {
+		if r.fsyncs, err = d.countAllFsyncs(ctx, agent.pid(), dir, regs); err != nil {
 			return r, err
 		}
 	}
+	regs.flow = d.o.piFlow
 	var perf, record *perfStat
 	if native {
 		perf = d.startPerf(agent.pid(), dir, "stat", "-x,", "-e", "instructions")
@@ -170,6 +170,9 @@ func (d *driver) piRun(ctx context.Context, label, bin, simURL string, sales int
 	}
 	cpu1, err := cpuTime(agent.pid())
 	if err != nil {
+		return r, err
+	}
+	if err := regs.cancelOpen(ctx); err != nil {
 		return r, err
 	}
 	r.cpu, r.peak = cpu1-cpu0, proc.peak
@@ -199,6 +202,21 @@ func (d *driver) piRun(ctx context.Context, label, bin, simURL string, sales int
 	return r, nil
 }
 
+// countAllFsyncs counts the synced writes of each of syncCounts' flows; nil
+// without strace.
+func (d *driver) countAllFsyncs(ctx context.Context, pid int, dir string, regs *registers) ([]map[string]int, error) {
+	var all []map[string]int
+	for _, c := range syncCounts {
+		regs.flow = c.flow
+		counts, err := d.countFsyncs(ctx, pid, dir, regs, c.sales)
+		if counts == nil || err != nil {
+			return nil, err
+		}
+		all = append(all, counts)
+	}
+	return all, nil
+}
+
 // countFsyncs runs n sales with strace attached to every thread of pid and
 // counts the writes that wait for the disk, by file (digits folded, paths
 // relative to dir): fsync and fdatasync calls, and files opened O_SYNC or
@@ -219,12 +237,11 @@ func (d *driver) countFsyncs(ctx context.Context, pid int, dir string, regs *reg
 		c.kill()
 		return nil, err
 	}
-	prefix := "fsync"
-	if regs.pay != "" {
-		prefix = "paid"
-	}
-	_, err = regs.run(ctx, n, prefix)
+	_, err = regs.run(ctx, n, "fsync-"+string(regs.flow)+"-")
 	_, _ = c.stop() // strace ends on SIGTERM by detaching; its exit status says nothing
+	if err == nil {
+		err = regs.cancelOpen(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("fsync count: %w", err)
 	}
@@ -316,16 +333,20 @@ func parsePerfInstructions(s string) int64 {
 func (d *driver) piTables(procs int, limit string, rs []piResult) {
 	fmt.Fprintln(d.out, "### A Raspberry Pi-shaped store")
 	fmt.Fprintln(d.out)
+	var counted []string
+	for _, c := range syncCounts {
+		counted = append(counted, fmt.Sprintf("%d %s", c.sales, c.name))
+	}
 	fmt.Fprintf(d.out, "`posagent run` with GOMAXPROCS=%d and GOMEMLIMIT=%s, one POS with a PNG display (800x480) and a file "+
 		"printer (epson profile, native QR), embedded NATS with `sync: always`; one register, one sale at a time "+
-		"(sale -> created -> cancel -> canceled). CPU per sale: the agent's utime+stime over the load divided by "+
+		"(%s). CPU per sale: the agent's utime+stime over the load divided by "+
 		"the sales; instructions: `perf stat -e instructions` on the agent (\"-\" where the CPU does not count "+
 		"them, as in most virtual machines); synced writes (fsync, fdatasync, and writes to files opened O_SYNC): "+
-		"strace -f over %d canceled sales back to back and %d paid ones (the simulator pays, the agent's poll sees it). "+
-		"RSS in MiB. Emulated rows run the "+
+		"strace -f over %s sales (canceled: sale, cancel; superseded: the next sale ends it; paid: the simulator pays, "+
+		"the agent's poll sees it). RSS in MiB. Emulated rows run the "+
 		"armv6 binary under qemu-user on this machine: a smoke check that the Pi build runs a store; their times "+
-		"are emulation, not a Pi's.\n\n", procs, limit, fsyncSales, paidSales)
-	fmt.Fprintln(d.out, "| binary | sales | CPU per sale | instructions per sale | synced writes per sale, canceled / paid | RSS peak / VmHWM | sale -> created p50 / p90 / p99 | sales/s |")
+		"are emulation, not a Pi's.\n\n", procs, limit, flowText(d.o.piFlow), strings.Join(counted, ", "))
+	fmt.Fprintln(d.out, "| binary | sales | CPU per sale | instructions per sale | synced writes per sale, canceled / superseded / paid | RSS peak / VmHWM | sale -> created p50 / p90 / p99 | sales/s |")
 	fmt.Fprintln(d.out, "| --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, r := range rs {
 		instr, fs := "-", "-"
@@ -333,7 +354,11 @@ func (d *driver) piTables(procs int, limit string, rs []piResult) {
 			instr = fmt.Sprintf("%.2f M", float64(r.instr)/float64(r.instrSales)/1e6)
 		}
 		if r.fsyncs != nil {
-			fs = fmt.Sprintf("%.1f / %.1f", perSale(r.fsyncs, fsyncSales), perSale(r.paidSyncs, paidSales))
+			var per []string
+			for i, c := range syncCounts {
+				per = append(per, fmt.Sprintf("%.1f", perSale(r.fsyncs[i], c.sales)))
+			}
+			fs = strings.Join(per, " / ")
 		}
 		fmt.Fprintf(d.out, "| %s | %d | %.2f ms | %s | %s | %s / %s | %s / %s / %s | %.0f |\n", r.label, r.load.sales,
 			float64(r.cpu.Microseconds())/1000/float64(r.load.sales), instr, fs, mib(r.peak), mib(r.hwm),
@@ -341,9 +366,20 @@ func (d *driver) piTables(procs int, limit string, rs []piResult) {
 	}
 	fmt.Fprintln(d.out)
 	for _, r := range rs {
-		d.syncTable(r.label+", canceled sales", r.fsyncs, fsyncSales)
-		d.syncTable(r.label+", paid sales", r.paidSyncs, paidSales)
+		for i, c := range syncCounts {
+			if r.fsyncs != nil {
+				d.syncTable(r.label+", "+c.name+" sales", r.fsyncs[i], c.sales)
+			}
+		}
 	}
+}
+
+// flowText describes the pi figure's load.
+func flowText(f flow) string {
+	if f == flowSupersede {
+		return "sale -> created, and the next sale supersedes it: canceled, the next one's created"
+	}
+	return "sale -> created -> cancel -> canceled"
 }
 
 // perSale is the total of counts divided by sales.
