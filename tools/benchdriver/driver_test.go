@@ -1,6 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"image/png"
 	"io"
 	"net"
 	"os"
@@ -8,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/makiuchi-d/gozxing"
+	gozxingqr "github.com/makiuchi-d/gozxing/qrcode"
 )
 
 func TestParse(t *testing.T) {
@@ -241,4 +248,60 @@ func TestPiMemLimitIsTheUnits(t *testing.T) {
 		}
 	}
 	t.Fatal("the unit sets no GOMEMLIMIT")
+}
+
+// TestScreenWatch: a frame counts from its rename, only if it shows the
+// QR asked for and went up after the sale was sent; none in time is
+// errNotShown.
+func TestScreenWatch(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "qr-POS01.png")
+	w, err := watchScreen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	show := func(text string) {
+		t.Helper()
+		m, err := gozxingqr.NewQRCodeWriter().Encode(text, gozxing.BarcodeFormat_QR_CODE, 200, 200, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		if err := png.Encode(&b, m); err != nil {
+			t.Fatal(err)
+		}
+		tmp := filepath.Join(dir, ".qr-POS01.png.tmp")
+		if err := os.WriteFile(tmp, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	show("sale one")
+	if _, err := w.await(ctx, time.Now().Add(time.Hour), "sale one", 100*time.Millisecond); !errors.Is(err, errNotShown) {
+		t.Fatalf("a frame from before the sale counted: %v", err)
+	}
+	since := time.Now()
+	show("sale one")
+	if err := os.WriteFile(filepath.Join(dir, ".other"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, ".other"), filepath.Join(dir, "other.png")); err != nil {
+		t.Fatal(err) // another file renamed into place: not the display's
+	}
+	show("something else")
+	show("sale two")
+	at, err := w.await(ctx, since, "sale two", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at.Before(since) {
+		t.Errorf("shown at %v, before the sale (%v)", at, since)
+	}
+	if _, err := w.await(ctx, since, "sale one", 100*time.Millisecond); !errors.Is(err, errNotShown) {
+		t.Errorf("a frame already passed over was found again: %v", err)
+	}
 }

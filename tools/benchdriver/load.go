@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,6 +22,8 @@ const (
 	subjectPrefix = "pos"
 	storeID       = "BENCH"
 	eventWait     = 30 * time.Second
+	// screenWait is how long a sale waits for its QR frame once created.
+	screenWait = 2 * time.Second
 )
 
 // posID is the external_pos_id of the i-th (0-based) POS.
@@ -57,6 +60,9 @@ type reg struct {
 	js   jetstream.JetStream
 	evc  chan event
 	open string // flowSupersede: the sale the next one ends
+	// screen, when set, is the POS's png display: each sale then also
+	// waits until its QR is on screen, and times it.
+	screen *screenWatch
 }
 
 type event struct {
@@ -64,6 +70,7 @@ type event struct {
 	saleID  string
 	status  string
 	orderID string
+	qrData  string
 }
 
 func connectRegisters(url string, n int) (*registers, error) {
@@ -96,9 +103,10 @@ func connectRegister(url, pos string) (*reg, error) {
 			SaleID  string `json:"sale_id"`
 			Status  string `json:"status"`
 			OrderID string `json:"order_id"`
+			QRData  string `json:"qr_data"`
 		}
 		if json.Unmarshal(m.Data, &e) == nil {
-			r.evc <- event{at: at, saleID: e.SaleID, status: e.Status, orderID: e.OrderID}
+			r.evc <- event{at: at, saleID: e.SaleID, status: e.Status, orderID: e.OrderID, qrData: e.QRData}
 		}
 	})
 	if err == nil {
@@ -122,15 +130,22 @@ type loadResult struct {
 	sales   int
 	elapsed time.Duration
 	created []time.Duration // sale sent -> created received, sorted
+	shown   []time.Duration // sale sent -> its QR on screen (reg.screen), sorted
+	// unseen counts the sales whose QR frame was not found on screen (the
+	// QR reader misses some frames).
+	unseen int
 }
 
 func (l loadResult) salesPerSecond() float64 { return float64(l.sales) / l.elapsed.Seconds() }
 
-func (l loadResult) quantile(q float64) time.Duration {
-	if len(l.created) == 0 {
+func (l loadResult) quantile(q float64) time.Duration { return quantile(l.created, q) }
+
+// quantile of sorted durations; 0 for none.
+func quantile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
 		return 0
 	}
-	return l.created[int(q*float64(len(l.created)-1))]
+	return d[int(q*float64(len(d)-1))]
 }
 
 // run makes n sales over all POS in parallel, one at a time per POS: sale,
@@ -151,14 +166,14 @@ func (rs *registers) run(ctx context.Context, n int, prefix string) (loadResult,
 				if i > int64(n) {
 					return
 				}
-				l, err := r.sale(ctx, fmt.Sprintf("%s%d", prefix, i), rs.flow, rs.sim)
+				st, err := r.sale(ctx, fmt.Sprintf("%s%d", prefix, i), rs.flow, rs.sim)
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
 					cancel()
 				}
 				if err == nil {
-					res.created = append(res.created, l)
+					res.add(st, r.screen != nil)
 				}
 				mu.Unlock()
 			}
@@ -168,29 +183,54 @@ func (rs *registers) run(ctx context.Context, n int, prefix string) (loadResult,
 	res.elapsed = time.Since(start)
 	res.sales = len(res.created)
 	slices.Sort(res.created)
+	slices.Sort(res.shown)
 	return res, firstErr
 }
 
-func (r *reg) sale(ctx context.Context, id string, f flow, sim string) (time.Duration, error) {
+// saleTimes are one sale's latencies from sending it; shown is -1 when
+// its QR was not seen on screen.
+type saleTimes struct{ created, shown time.Duration }
+
+func (l *loadResult) add(st saleTimes, screen bool) {
+	l.created = append(l.created, st.created)
+	switch {
+	case !screen:
+	case st.shown < 0:
+		l.unseen++
+	default:
+		l.shown = append(l.shown, st.shown)
+	}
+}
+
+func (r *reg) sale(ctx context.Context, id string, f flow, sim string) (saleTimes, error) {
 	start := time.Now()
 	if err := r.send(ctx, "sale", `{"sale_id":"`+id+`","total_amount":"150.00","description":"Ticket `+id+
 		`","items":[{"title":"Café con leche","unit_price":"75.00","quantity":2,"unit_measure":"unit","external_code":"7791234567890"}]}`); err != nil {
-		return 0, err
+		return saleTimes{}, err
 	}
 	if f == flowSupersede && r.open != "" {
 		if _, err := r.await(ctx, r.open, "canceled"); err != nil {
-			return 0, err
+			return saleTimes{}, err
 		}
 		r.open = ""
 	}
 	created, err := r.await(ctx, id, "created")
 	if err != nil {
-		return 0, err
+		return saleTimes{}, err
+	}
+	st := saleTimes{created: created.at.Sub(start), shown: -1}
+	if r.screen != nil {
+		at, err := r.screen.await(ctx, start, created.qrData, screenWait)
+		if err == nil {
+			st.shown = at.Sub(start)
+		} else if !errors.Is(err, errNotShown) {
+			return saleTimes{}, err
+		}
 	}
 	switch f {
 	case flowPay:
 		if err := payOrder(ctx, sim, created.orderID); err != nil {
-			return 0, fmt.Errorf("%s %s: %w", r.pos, id, err)
+			return saleTimes{}, fmt.Errorf("%s %s: %w", r.pos, id, err)
 		}
 		_, err = r.await(ctx, id, "processed")
 	case flowSupersede:
@@ -198,10 +238,7 @@ func (r *reg) sale(ctx context.Context, id string, f flow, sim string) (time.Dur
 	default:
 		err = r.cancel(ctx, id)
 	}
-	if err != nil {
-		return 0, err
-	}
-	return created.at.Sub(start), nil
+	return st, err
 }
 
 // cancel cancels saleID and waits for its canceled event.

@@ -17,7 +17,9 @@
 // Raspberry Pi store does: GOMAXPROCS=1, a memory limit, one POS with a PNG
 // display and a file printer, the embedded NATS syncing every write. It
 // reports CPU time, instructions (perf stat, where the CPU exposes them)
-// and fsyncs per sale, RSS and the register's sale -> created latency, and,
+// and fsyncs per sale, RSS, the register's sale -> created latency and the
+// time from the sale to its QR on the png display (the frame's rename,
+// seen by inotify, its QR decoded and matched to the sale's), and,
 // when qemu-arm is installed, runs the same on the linux/arm GOARM=6 binary
 // as a smoke check (emulated: its times say nothing about a Pi).
 //

@@ -34,6 +34,13 @@ var syncCounts = []struct {
 	{flowPay, "paid", 20},
 }
 
+// screenFlows are the flows whose sale -> QR on screen the pi figure times,
+// screenSales sales each, back to back (with the QR reader's decoding
+// between sales, while the agent waits).
+var screenFlows = []flow{flowCancel, flowSupersede}
+
+const screenSales = 100
+
 // piResult is one pi run.
 type piResult struct {
 	label      string
@@ -42,6 +49,7 @@ type piResult struct {
 	instr      int64         // instructions over the load (and its warm-up); -1: not counted
 	instrSales int
 	fsyncs     []map[string]int // synced writes by file, one per syncCounts; nil: not counted
+	screens    []loadResult     // one per screenFlows; nil: not timed
 	peak, hwm  int64            // KiB
 }
 
@@ -145,6 +153,9 @@ func (d *driver) piRun(ctx context.Context, label, bin, simURL string, sales int
 		if r.fsyncs, err = d.countAllFsyncs(ctx, agent.pid(), dir, regs); err != nil {
 			return r, err
 		}
+		if r.screens, err = timeScreens(ctx, filepath.Join(dir, "qr-"+posID(0)+".png"), regs); err != nil {
+			return r, err
+		}
 	}
 	regs.flow = d.o.piFlow
 	var perf, record *perfStat
@@ -200,6 +211,33 @@ func (d *driver) piRun(ctx context.Context, label, bin, simURL string, sales int
 	}
 	fmt.Fprintf(d.log, "pi %s done (load %s)\n", label, loadAvg())
 	return r, nil
+}
+
+// timeScreens times sale -> QR on screen for each of screenFlows.
+func timeScreens(ctx context.Context, path string, regs *registers) ([]loadResult, error) {
+	w, err := watchScreen(path)
+	if err != nil {
+		return nil, err
+	}
+	defer w.close()
+	regs.regs[0].screen = w
+	defer func() { regs.regs[0].screen = nil }()
+	var rs []loadResult
+	for _, f := range screenFlows {
+		regs.flow = f
+		r, err := regs.run(ctx, screenSales, "screen-"+string(f)+"-")
+		if err == nil {
+			err = regs.cancelOpen(ctx)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sale -> QR on screen: %w", err)
+		}
+		if len(r.shown) == 0 {
+			return nil, fmt.Errorf("sale -> QR on screen, %s: no sale's QR was seen on %s", f, path)
+		}
+		rs = append(rs, r)
+	}
+	return rs, nil
 }
 
 // countAllFsyncs counts the synced writes of each of syncCounts' flows; nil
@@ -365,6 +403,7 @@ func (d *driver) piTables(procs int, limit string, rs []piResult) {
 			ms(r.load.quantile(0.5)), ms(r.load.quantile(0.9)), ms(r.load.quantile(0.99)), r.load.salesPerSecond())
 	}
 	fmt.Fprintln(d.out)
+	d.screenTable(rs)
 	for _, r := range rs {
 		for i, c := range syncCounts {
 			if r.fsyncs != nil {
@@ -372,6 +411,22 @@ func (d *driver) piTables(procs int, limit string, rs []piResult) {
 			}
 		}
 	}
+}
+
+// screenTable writes sale -> QR on screen by flow.
+func (d *driver) screenTable(rs []piResult) {
+	fmt.Fprintf(d.out, "Sale -> its QR on screen: from the register's publish to the png display's rename of the frame "+
+		"(inotify), the frame read at once and its QR decoded and matched to the `created` event's qr_data; "+
+		"%d sales per flow, back to back. Unseen: sales whose frame the QR reader could not read.\n\n", screenSales)
+	fmt.Fprintln(d.out, "| binary | flow | sale -> QR on screen p50 / p90 / p99 | sale -> created p50 | unseen |")
+	fmt.Fprintln(d.out, "| --- | --- | --- | --- | --- |")
+	for _, r := range rs {
+		for i, l := range r.screens {
+			fmt.Fprintf(d.out, "| %s | %s | %s / %s / %s | %s | %d |\n", r.label, screenFlows[i],
+				ms(quantile(l.shown, 0.5)), ms(quantile(l.shown, 0.9)), ms(quantile(l.shown, 0.99)), ms(l.quantile(0.5)), l.unseen)
+		}
+	}
+	fmt.Fprintln(d.out)
 }
 
 // flowText describes the pi figure's load.
