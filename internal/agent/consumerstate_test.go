@@ -109,3 +109,17 @@ func diskConsumer(t *testing.T, storeDir, pos string) {
 		t.Fatal(err)
 	}
 }
+
+// TestCommandConsumerAsContracted: each POS's durable consumer is the
+// contract's: explicit ack, ack wait 30 s (kept alive with in-progress
+// acks), unlimited deliveries, one command unacknowledged at a time.
+func TestCommandConsumerAsContracted(t *testing.T) {
+	h := newHarness(t)
+	h.sellPaid(1)
+	c := commandConsumer(t, h.agentConn(), "POS1").Config
+	if c.Durable != "posagent_S1_POS1" || c.AckPolicy != jetstream.AckExplicitPolicy || c.AckWait != 30*time.Second ||
+		c.MaxDeliver != -1 || c.MaxAckPending != 1 {
+		t.Errorf("consumer: durable %q, ack %v, ack wait %s, max deliver %d, max ack pending %d; want posagent_S1_POS1, explicit, 30s, -1, 1",
+			c.Durable, c.AckPolicy, c.AckWait, c.MaxDeliver, c.MaxAckPending)
+	}
+}

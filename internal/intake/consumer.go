@@ -23,11 +23,11 @@ type Handler interface {
 }
 
 // AckWait is how long the server waits for an acknowledgement before it
-// redelivers; long API retries are kept alive with in-progress acks (every
-// AckWait/3). It is short so that a command in hand when the agent was
-// killed is delivered again within seconds of the restart (docs/degraded.md,
-// "Crash recovery"; measured in BENCHMARKS.md).
-const AckWait = 5 * time.Second
+// redelivers (the contract's 30 s); long API retries are kept alive with
+// in-progress acks (every AckWait/3). A command in hand when the agent was
+// killed does not wait it out: the agent takes it back when it starts
+// (Setup; docs/degraded.md, "Crash recovery"; measured in BENCHMARKS.md).
+const AckWait = 30 * time.Second
 
 // Consumer feeds one POS's commands to its handler, one at a time.
 type Consumer struct {
@@ -49,6 +49,13 @@ type Consumer struct {
 	StallAfter time.Duration
 
 	current atomic.Pointer[inHand]
+	// setUp is set once Setup has made the consumer in this process: only
+	// the first Setup takes back a command left in hand (takeBack).
+	setUp atomic.Bool
+	// takenBack holds the stream sequences (lo, hi] the replaced consumer
+	// had delivered without an acknowledgement: the new consumer delivers
+	// them as if for the first time, but they are redeliveries.
+	takenBack atomic.Pointer[[2]uint64]
 }
 
 // inHand is the command being handled.
@@ -111,7 +118,8 @@ func (c *Consumer) Running() bool { return c.running.Load() }
 // once. On disk, with sync: always, the state cost up to four synced
 // writes per command (its file, O_SYNC, and its directory, at delivery and
 // at acknowledgement): twice what the sale records now cost (docs/durability.md).
-// A consumer an earlier version made on disk is replaced once.
+// A consumer an earlier version made on disk is replaced once, and so is,
+// at the first Setup, one with a command in hand (takeBack).
 func (c *Consumer) Setup(ctx context.Context) (jetstream.Consumer, error) {
 	cfg := jetstream.ConsumerConfig{
 		Durable:       c.Name(),
@@ -124,21 +132,26 @@ func (c *Consumer) Setup(ctx context.Context) (jetstream.Consumer, error) {
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		MemoryStorage: true,
 	}
-	if err := c.dropOnDisk(ctx); err != nil {
+	if err := c.replaceStale(ctx, !c.setUp.Load()); err != nil {
 		return nil, err
 	}
 	cons, err := c.js.CreateOrUpdateConsumer(ctx, c.streams.Commands, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("intake: consumer %s: %w", c.Name(), err)
 	}
+	c.setUp.Store(true)
 	return cons, nil
 }
 
-// dropOnDisk deletes the POS's consumer when it keeps its state on disk
-// (made by an earlier version): the server cannot change a consumer's
-// storage. The commands it had not seen acknowledged stay in the stream
-// and go to its replacement.
-func (c *Consumer) dropOnDisk(ctx context.Context) error {
+// replaceStale deletes the POS's consumer, so that Setup makes it afresh,
+// when it keeps its state on disk (made by an earlier version: the server
+// cannot change a consumer's storage) or, at the process's first Setup
+// (takeBack), when it has a command in hand: the process that fetched it
+// is gone (one agent serves a store), and the server would otherwise hand
+// it out again only when its ack wait ran out. The commands the consumer
+// had not seen acknowledged stay in the stream and go to its replacement
+// at once, the one in hand first.
+func (c *Consumer) replaceStale(ctx context.Context, takeBack bool) error {
 	old, err := c.js.Consumer(ctx, c.streams.Commands, c.Name())
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil
@@ -146,10 +159,16 @@ func (c *Consumer) dropOnDisk(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("intake: consumer %s: %w", c.Name(), err)
 	}
-	if old.CachedInfo().Config.MemoryStorage {
+	info := old.CachedInfo()
+	switch {
+	case !info.Config.MemoryStorage:
+		c.log.Info("replacing the command consumer an earlier version kept on disk", "consumer", c.Name())
+	case takeBack && info.NumAckPending > 0:
+		c.log.Info("taking back the command the last run had in hand", "consumer", c.Name(), "seq", info.Delivered.Stream)
+		c.takenBack.Store(&[2]uint64{info.AckFloor.Stream, info.Delivered.Stream})
+	default:
 		return nil
 	}
-	c.log.Info("replacing the command consumer an earlier version kept on disk", "consumer", c.Name())
 	if err := c.js.DeleteConsumer(ctx, c.streams.Commands, c.Name()); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return fmt.Errorf("intake: replacing consumer %s: %w", c.Name(), err)
 	}
@@ -250,7 +269,7 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 		Payload:      msg.Data(),
 		Seq:          md.Sequence.Stream,
 		Timestamp:    md.Timestamp,
-		NumDelivered: md.NumDelivered,
+		NumDelivered: c.deliveries(md),
 	}
 	hctx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
@@ -282,6 +301,18 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 		// The outcome is recorded: a redelivery replays it, never redoes it.
 		c.log.Warn("ack not confirmed; a redelivery will replay the outcome", "seq", d.Seq, "err", err)
 	}
+}
+
+// deliveries is how many times the command has been delivered, counting
+// the delivery to the run whose consumer Setup replaced (takenBack): the
+// session tells a redelivery by it (a redelivered command is never stale,
+// and a cancel redelivered after it ended its sale answers with the
+// outcome).
+func (c *Consumer) deliveries(md *jetstream.MsgMetadata) uint64 {
+	if r := c.takenBack.Load(); r != nil && md.Sequence.Stream > r[0] && md.Sequence.Stream <= r[1] {
+		return max(md.NumDelivered, 2)
+	}
+	return md.NumDelivered
 }
 
 // keepAlive sends in-progress acks while a command is being handled, so a
