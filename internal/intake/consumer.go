@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,6 +57,45 @@ type Consumer struct {
 	// had delivered without an acknowledgement: the new consumer delivers
 	// them as if for the first time, but they are redeliveries.
 	takenBack atomic.Pointer[[2]uint64]
+	// unacked holds commands this process was handed and did not see
+	// acknowledged: a consumer the server made afresh (it restarted and
+	// lost the consumer with its memory) delivers them again as if for the
+	// first time.
+	unacked recentSet
+}
+
+// recentSet is a small set of stream sequences that forgets the oldest
+// past recentMax (an ack that was carried out but not confirmed leaves its
+// sequence here for good; that command never comes back).
+type recentSet struct {
+	mu    sync.Mutex
+	order []uint64
+}
+
+const recentMax = 64
+
+func (r *recentSet) add(seq uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if slices.Contains(r.order, seq) {
+		return
+	}
+	if len(r.order) == recentMax {
+		r.order = r.order[1:]
+	}
+	r.order = append(r.order, seq)
+}
+
+func (r *recentSet) remove(seq uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.order = slices.DeleteFunc(r.order, func(s uint64) bool { return s == seq })
+}
+
+func (r *recentSet) has(seq uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Contains(r.order, seq)
 }
 
 // inHand is the command being handled.
@@ -279,6 +319,7 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 	})
 	defer stopGrace()
 	stop := keepAlive(msg)
+	c.unacked.add(d.Seq)
 	c.current.Store(&inHand{seq: d.Seq, delivered: d.NumDelivered, since: time.Now()})
 	herr := c.h.Handle(hctx, d)
 	stop()
@@ -300,16 +341,20 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 	if err := msg.DoubleAck(actx); err != nil {
 		// The outcome is recorded: a redelivery replays it, never redoes it.
 		c.log.Warn("ack not confirmed; a redelivery will replay the outcome", "seq", d.Seq, "err", err)
+		return
 	}
+	c.unacked.remove(d.Seq)
 }
 
 // deliveries is how many times the command has been delivered, counting
-// the delivery to the run whose consumer Setup replaced (takenBack): the
-// session tells a redelivery by it (a redelivered command is never stale,
-// and a cancel redelivered after it ended its sale answers with the
-// outcome).
+// the deliveries a consumer made afresh does not know of: to the run whose
+// consumer Setup replaced (takenBack), and to this process before the
+// server lost the consumer (unacked). The session tells a redelivery by it
+// (a redelivered command is never stale, and a cancel redelivered after
+// it ended its sale answers with the outcome).
 func (c *Consumer) deliveries(md *jetstream.MsgMetadata) uint64 {
-	if r := c.takenBack.Load(); r != nil && md.Sequence.Stream > r[0] && md.Sequence.Stream <= r[1] {
+	seq := md.Sequence.Stream
+	if r := c.takenBack.Load(); (r != nil && seq > r[0] && seq <= r[1]) || c.unacked.has(seq) {
 		return max(md.NumDelivered, 2)
 	}
 	return md.NumDelivered
