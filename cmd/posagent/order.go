@@ -13,6 +13,7 @@ import (
 
 	"github.com/posagent/posagent/internal/config"
 	"github.com/posagent/posagent/internal/display"
+	"github.com/posagent/posagent/internal/emvco"
 	"github.com/posagent/posagent/internal/money"
 	"github.com/posagent/posagent/internal/qrorder"
 	"github.com/posagent/posagent/internal/version"
@@ -152,15 +153,27 @@ func printOrder(order *qrorder.Order, drawQR bool, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintln(stdout, out.String())
 	if drawQR && order.QRData() != "" && isTerminal(stderr) {
-		// Dark modules are the glyphs: black on white whatever the
-		// terminal's colours.
-		if lines, err := display.TerminalQR(order.QRData(), qrcode.Low, 2); err == nil {
-			for _, l := range lines {
-				fmt.Fprintf(stderr, "\x1b[30;107m%s\x1b[0m\n", l)
-			}
-		}
+		drawQROnTerminal(order.QRData(), stderr)
 	}
 	return nil
+}
+
+// drawQROnTerminal draws qr on the terminal w, dark modules as the glyphs
+// (black on white whatever the terminal's colours); like the customer's
+// displays, never a payload that is not a valid EMVCo QR.
+func drawQROnTerminal(qr string, w io.Writer) {
+	if err := emvco.Check(qr); err != nil {
+		fmt.Fprintf(w, "qr_data not drawn: not a valid EMVCo payload: %v\n", err)
+		return
+	}
+	lines, err := display.TerminalQR(qr, qrcode.Low, 2)
+	if err != nil {
+		fmt.Fprintf(w, "qr_data not drawn: %v\n", err)
+		return
+	}
+	for _, l := range lines {
+		fmt.Fprintf(w, "\x1b[30;107m%s\x1b[0m\n", l)
+	}
 }
 
 // apiFailure prints an API refusal as its code and message (exit 1); a

@@ -409,6 +409,34 @@ func TestOrderRefund(t *testing.T) {
 
 func TestOrderCreateDrawsQROnATerminal(t *testing.T) {
 	e := newOrderEnv(t)
+	stdout, drawn := e.onTerminal(t, "order", "create", "-config", e.cfg, "-pos", "POS1", "-amount", "1.00", "-sale-id", "tty1")
+	printedOrder(t, cliResult{stdout: stdout})
+	// Black on white half-block rows, a QR code's worth of them.
+	if rows := strings.Count(drawn, "\x1b[30;107m"); rows < 10 || !strings.ContainsAny(drawn, "\u2580\u2584\u2588") {
+		t.Errorf("no QR drawn on the terminal (%d rows):\n%q", rows, drawn)
+	}
+}
+
+// TestOrderCreateNeverDrawsABadQR: a qr_data that is not a valid EMVCo
+// payload (here a wrong CRC) is never drawn, as on the customer's
+// displays; the order is still printed and the terminal says why.
+func TestOrderCreateNeverDrawsABadQR(t *testing.T) {
+	e := newOrderEnv(t)
+	e.sim.Inject(qrordertest.EndpointCreate, qrordertest.Fault{CorruptCRC: true})
+	stdout, drawn := e.onTerminal(t, "order", "create", "-config", e.cfg, "-pos", "POS1", "-amount", "1.00", "-sale-id", "tty2")
+	printedOrder(t, cliResult{stdout: stdout})
+	if strings.ContainsAny(drawn, "\u2580\u2584\u2588") {
+		t.Errorf("a QR with a bad payload was drawn:\n%q", drawn)
+	}
+	if !strings.Contains(drawn, "qr_data") || !strings.Contains(drawn, "not drawn") {
+		t.Errorf("the terminal was not told why no QR was drawn:\n%q", drawn)
+	}
+}
+
+// onTerminal runs the command with a pseudo-terminal as its stderr and
+// returns its stdout and what it wrote on the terminal.
+func (e *orderEnv) onTerminal(t *testing.T, args ...string) (stdout, drawn string) {
+	t.Helper()
 	ptmx, tty, err := pty.Open()
 	if err != nil {
 		t.Skipf("no pseudo-terminal here: %v", err)
@@ -429,21 +457,16 @@ func TestOrderCreateDrawsQROnATerminal(t *testing.T) {
 			}
 		}
 	}()
-	var stdout lockedBuffer
-	err = run(context.Background(), []string{"order", "create", "-config", e.cfg, "-pos", "POS1", "-amount", "1.00", "-sale-id", "tty1"}, strings.NewReader(""), &stdout, tty)
+	var out lockedBuffer
+	err = run(context.Background(), args, strings.NewReader(""), &out, tty)
 	tty.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	printedOrder(t, cliResult{stdout: stdout.String()})
-	var drawn string
 	select {
 	case drawn = <-read:
 	case <-time.After(testWait):
 		t.Fatal("the terminal was not closed")
 	}
-	// Black on white half-block rows, a QR code's worth of them.
-	if rows := strings.Count(drawn, "\x1b[30;107m"); rows < 10 || !strings.ContainsAny(drawn, "\u2580\u2584\u2588") {
-		t.Errorf("no QR drawn on the terminal (%d rows):\n%q", rows, drawn)
-	}
+	return out.String(), drawn
 }

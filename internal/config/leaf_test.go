@@ -28,7 +28,7 @@ func TestLeafKeys(t *testing.T) {
 			[]string{`nats.embedded.leaf.urls[0]: must not hold credentials: use nats.embedded.leaf.creds_file or a client certificate`}},
 		{"url not a list", base + "nats: {embedded: {leaf: {urls: \"tls://hub:7422\"}}}\n", []string{`nats.embedded.leaf.urls: must be a list (lines starting with -) ("tls://hub:7422")`}},
 		{"relative files", base + "nats: {embedded: {leaf: {urls: [\"tls://hub:7422\"], creds_file: s.creds, tls: {ca_file: ca.pem}}}}\n", []string{
-			`nats.embedded.leaf.creds_file: must be an absolute path (the service runs in /) ("s.creds")`,
+			`nats.embedded.leaf.creds_file: must be an absolute path (the service runs in /; a key naming a file with a secret is not echoed: the secret may have been pasted in place of its file name)`,
 			`nats.embedded.leaf.tls.ca_file: must be an absolute path (the service runs in /) ("ca.pem")`,
 		}},
 		{"cert without key", base + "nats: {embedded: {leaf: {urls: [\"tls://hub:7422\"], tls: {cert_file: /etc/p/c.pem}}}}\n",

@@ -199,7 +199,7 @@ func validateNATSClient(v *checker, n NATS) {
 	v.absPath("nats.auth.creds_file", a.CredsFile, false)
 	switch {
 	case a.PasswordFile != "" && a.User == "":
-		v.add("nats.auth.password_file", "requires nats.auth.user", quote(a.PasswordFile))
+		v.add("nats.auth.password_file", "requires nats.auth.user", nil)
 	case a.User != "" && a.PasswordFile == "":
 		v.add("nats.auth.user", "requires nats.auth.password_file (passwords are never written in this file)", quote(a.User))
 	}
@@ -417,8 +417,27 @@ func (v *checker) absPath(path, value string, required bool) {
 			v.add(path, "required: an absolute path", nil)
 		}
 	case !filepath.IsAbs(value) || strings.ContainsFunc(value, unicode.IsControl):
+		if secretFile(path) {
+			v.add(path, "must be an absolute path (the service runs in /; "+notEchoed+")", nil)
+			return
+		}
 		v.add(path, "must be an absolute path (the service runs in /)", quote(value))
 	}
+}
+
+// notEchoed says why a problem leaves out its value.
+const notEchoed = "a key naming a file with a secret is not echoed: the secret may have been pasted in place of its file name"
+
+// secretFile reports whether the key names a file that holds a secret
+// (a token, a password, credentials, a private key): its value is never
+// echoed, since the commonest mistake is the secret itself in its place.
+func secretFile(path string) bool {
+	for _, s := range []string{"token_file", "secret_file", "password_file", "creds_file", "key_file", "users_file"} {
+		if strings.HasSuffix(path, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // pair checks two keys that go together: both set or both empty.

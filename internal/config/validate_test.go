@@ -81,7 +81,13 @@ func TestParseBad(t *testing.T) {
 		{"base url unparsable", base + "mercadopago: {base_url: \"https://x/%zz?access_token=APP_USR-1\"}\n", []string{`mercadopago.base_url: must be an absolute http or https URL like https://api.mercadopago.com (not shown: it may hold a secret)`}},
 		{"base url user only", base + "mercadopago: {base_url: \"https://APP_USR-1@x\"}\n", []string{`mercadopago.base_url: must not hold credentials: the token comes from mercadopago.access_token_file`}},
 		{"base url credentials", base + "mercadopago: {base_url: \"https://u:hunter2@x\"}\n", []string{`mercadopago.base_url: must not hold credentials: the token comes from mercadopago.access_token_file`}},
-		{"relative token file", base + "mercadopago: {access_token_file: token.txt}\n", []string{`mercadopago.access_token_file: must be an absolute path (the service runs in /) ("token.txt")`}},
+		{"relative token file", base + "mercadopago: {access_token_file: token.txt}\n", []string{`mercadopago.access_token_file: must be an absolute path (the service runs in /; a key naming a file with a secret is not echoed: the secret may have been pasted in place of its file name)`}},
+		{"secret pasted for its file", base + "mercadopago: {access_token_file: APP_USR-1234567890123456-010203-abcdef}\nnats: {auth: {password_file: hunter2}, embedded: {auth: {password_file: s3cr3t}}}\n", []string{
+			`mercadopago.access_token_file: must be an absolute path (the service runs in /; a key naming a file with a secret is not echoed: the secret may have been pasted in place of its file name)`,
+			`nats.auth.password_file: must be an absolute path (the service runs in /; a key naming a file with a secret is not echoed: the secret may have been pasted in place of its file name)`,
+			`nats.auth.password_file: requires nats.auth.user`,
+			`nats.embedded.auth.password_file: must be an absolute path (the service runs in /; a key naming a file with a secret is not echoed: the secret may have been pasted in place of its file name)`,
+			`nats.embedded.auth.user: required with nats.embedded.auth.password_file`}},
 		{"storage does not fit", base + "nats: {embedded: {max_store: 100MiB}}\n", []string{`nats.embedded.max_store: too small for events_max_bytes + commands_max_bytes + records_max_bytes + 1/8 headroom (162MiB) ("100MiB")`}},
 		{"storage limits", base + "nats: {commands_max_bytes: 1KiB, records_max_bytes: 0, unknown_pos: drop}\n", []string{
 			`nats.commands_max_bytes: must be at least 1MiB: the command stream needs room for a few large commands ("1KiB")`,
@@ -98,7 +104,7 @@ func TestParseBad(t *testing.T) {
 		{"nats url scheme", base + "nats: {url: \"nats://a:4222, http://b:4222\"}\n", []string{`nats.url: must be empty (embedded server) or comma-separated nats://, tls://, ws:// or wss:// URLs like nats://10.0.0.5:4222 ("http://b:4222")`}},
 		{"nats url credentials", base + "nats: {url: \"nats://u:hunter2@a:4222\"}\n", []string{`nats.url: must not hold credentials: use nats.auth`}},
 		{"nats url list ok", base + "nats: {url: \"nats://a:4222,tls://b,ws://c:8080/x\"}\n", nil},
-		{"password without user", base + "nats: {auth: {password_file: /etc/p}}\n", []string{`nats.auth.password_file: requires nats.auth.user ("/etc/p")`}},
+		{"password without user", base + "nats: {auth: {password_file: /etc/p}}\n", []string{`nats.auth.password_file: requires nats.auth.user`}},
 		{"token with user", base + "nats: {auth: {user: u, password_file: /etc/p, token_file: /etc/t}}\n", []string{`nats.auth.token_file: not together with nats.auth.user: use one way to authenticate ("/etc/t")`}},
 		{"creds with token", base + "nats: {auth: {token_file: /etc/t, creds_file: /etc/c}}\n", []string{`nats.auth.creds_file: not together with nats.auth.user or nats.auth.token_file: use one way to authenticate ("/etc/c")`}},
 		{"tls key without cert", base + "nats: {tls: {key_file: /etc/k}}\n", []string{`nats.tls.cert_file: required with nats.tls.key_file`}},
