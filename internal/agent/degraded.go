@@ -120,9 +120,7 @@ func (a *Agent) answerStray(ctx context.Context, pub session.Publisher, st intak
 	var payload map[string]any
 	_ = json.Unmarshal(st.Payload, &payload)
 	saleID, _ := payload["sale_id"].(string)
-	if len(saleID) > 64 {
-		saleID = saleID[:64]
-	}
+	saleID = command.EchoedSaleID(saleID)
 	ev := events.Event{Status: events.Rejected, SaleID: saleID, ExternalPOSID: st.POS, At: events.Stamp(time.Now()),
 		Error: &events.Error{Code: command.CodeUnknownPOS,
 			Message: "no agent of store " + a.cfg.StoreID + " serves this POS here: check the external_pos_id in the subject; the command was removed"}}

@@ -396,6 +396,11 @@ func TestUnknownPOSRejected(t *testing.T) {
 		t.Fatalf("%s %s", ev.Subject, ev.Raw)
 	}
 	h.waitCmd(h.send("ATTACKER-POS-X", "foo", `not json`), "rejected")
+	// The echoed sale_id is cut to 64 characters, not bytes.
+	long := strings.Repeat("ñ", 70)
+	if got := h.waitCmd(h.send("STORE1POS01", "sale", `{"sale_id":"`+long+`"}`), "rejected").Event.SaleID; got != long[:64*len("ñ")] {
+		t.Errorf("echoed sale_id %q (%d bytes), want the first 64 characters", got, len(got))
+	}
 	js, _ := jetstream.New(h.agentConn()) // the command stream is the agent's
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
@@ -422,12 +427,12 @@ func TestUnknownPOSRejected(t *testing.T) {
 		}
 	}
 	_, body := h.get("/metrics")
-	if !strings.Contains(body, `posagent_commands_total{command="sale",outcome="rejected",pos="_unknown"} 1`) ||
+	if !strings.Contains(body, `posagent_commands_total{command="sale",outcome="rejected",pos="_unknown"} 2`) ||
 		!strings.Contains(body, `posagent_commands_total{command="unknown",outcome="rejected",pos="_unknown"} 1`) ||
 		strings.Contains(body, "STORE1POS01") || strings.Contains(body, "ATTACKER") {
 		t.Fatalf("metrics:\n%s", body)
 	}
-	if _, body := h.get("/status.json"); !strings.Contains(body, `"unknown_pos":2`) {
+	if _, body := h.get("/status.json"); !strings.Contains(body, `"unknown_pos":3`) {
 		t.Fatalf("status.json: %s", body)
 	}
 }

@@ -163,12 +163,16 @@ func Decode(verb string, payload []byte) (Command, *Rejection) {
 	}
 	if d.rej != nil {
 		if s, ok := obj["sale_id"].(string); ok {
-			d.rej.SaleID = clip(s, 64)
+			d.rej.SaleID = EchoedSaleID(s)
 		}
 		return nil, d.rej
 	}
 	return c, nil
 }
+
+// EchoedSaleID is a sale_id as a rejection echoes it: cut to 64
+// characters (not bytes), whatever the command held.
+func EchoedSaleID(s string) string { return clip(s, 64) }
 
 func clip(s string, n int) string {
 	r := []rune(s)

@@ -42,7 +42,7 @@ func parseObject(payload []byte) (map[string]any, *Rejection) {
 		rej := &Rejection{Code: qrorder.CodeJSONSyntax, Field: path,
 			Message: fmt.Sprintf("duplicate key %q: an object must not repeat a key (JSON libraries disagree on which one counts)", clip(key, 64))}
 		if s, ok := obj["sale_id"].(string); ok && path != "sale_id" {
-			rej.SaleID = clip(s, 64)
+			rej.SaleID = EchoedSaleID(s)
 		}
 		return nil, rej
 	}
