@@ -37,20 +37,21 @@ func (s *Session) handleSale(ctx context.Context, d Delivery, sale command.Sale)
 			// outcome: finish it with the same key.
 			return s.create(ctx, d, rec)
 		case rec.State == stateFailed && rec.LastEvent.Error != nil && rec.LastEvent.Error.Code == command.CodeAPIUnavailable && rec.Request.Type != "":
+			// A retry makes an order: not for a resend the cashier gave
+			// up on long ago.
+			if stale, err := s.staleDelivery(ctx, d); err != nil {
+				return err
+			} else if stale {
+				return s.rejectStale(ctx, d, sale.SaleID)
+			}
 			return s.retrySale(ctx, d, rec)
 		}
 		return s.replay(ctx, d, verbSale, rec.LastEvent, rec.CmdSeq)
 	}
-	if s.stale(d) {
+	if stale, err := s.staleDelivery(ctx, d); err != nil {
+		return err
+	} else if stale {
 		return s.rejectStale(ctx, d, sale.SaleID)
-	}
-	if d.NumDelivered > 1 {
-		var marked bool
-		if ok, err := s.d.Store.Get(ctx, s.staleKey(d.Seq), &marked); err != nil {
-			return err
-		} else if ok {
-			return s.rejectStale(ctx, d, sale.SaleID)
-		}
 	}
 	req, rej := s.buildRequest(sale)
 	if rej != nil {
@@ -58,6 +59,19 @@ func (s *Session) handleSale(ctx context.Context, d Delivery, sale command.Sale)
 	}
 	rec = &saleRecord{SaleID: sale.SaleID, Fingerprint: sale.Fingerprint(), CmdSeq: d.Seq, State: stateCreating, Request: req}
 	return s.startSale(ctx, d, rec)
+}
+
+// staleDelivery reports whether d is to be refused as stale: a first
+// delivery older than max_command_age, or a redelivery of one refused so.
+func (s *Session) staleDelivery(ctx context.Context, d Delivery) (bool, error) {
+	if s.stale(d) {
+		return true, nil
+	}
+	if d.NumDelivered <= 1 {
+		return false, nil
+	}
+	var marked bool
+	return s.d.Store.Get(ctx, s.staleKey(d.Seq), &marked)
 }
 
 // rejectStale refuses a sale that waited too long in the stream. The

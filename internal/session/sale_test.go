@@ -357,6 +357,32 @@ func TestSaleStale(t *testing.T) {
 	}
 }
 
+// TestStaleResendOfFailedSale: a sale that failed for API unavailability
+// is retried when sent again, but not by a resend that waited longer than
+// max_command_age before its first delivery: that one is refused as stale
+// and creates no order, like any stale sale.
+func TestStaleResendOfFailedSale(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *Config) { c.MaxCommandAge = time.Minute })
+	h.outage("create", false)
+	h.send("sale", sale("F1", "10"))
+	h.waitEvent(events.Failed, "F1")
+	h.recover()
+	d := h.delivery("sale", sale("F1", "10"))
+	h.clock.Advance(2 * time.Minute)
+	h.must(h.handle(d))
+	if rej := h.waitEvent(events.Rejected, "F1"); rej.Error.Code != command.CodeStale {
+		t.Fatalf("rejected = %+v", rej.Error)
+	}
+	h.must(h.handle(again(d))) // its redelivery stays refused
+	if n := len(h.sim.OrdersByExternalReference("F1")); n != 0 {
+		t.Fatalf("%d orders for a stale resend", n)
+	}
+	// Sent again in time, it is retried with the same key.
+	h.send("sale", sale("F1", "10"))
+	h.waitEvent(events.Created, "F1")
+}
+
 // TestSaleExpiryCountdown: expires_at follows the sale's, the POS's or
 // the API's expiration_time, capped for static orders.
 func TestSaleExpiryCountdown(t *testing.T) {
