@@ -293,6 +293,27 @@ pos: [{external_pos_id: P1}]
 	}
 }
 
+// TestRunMissingSecretFileIsAConfigurationError: a secret file the config
+// names but the machine lacks (the webhook secret, the embedded server's
+// password) stops run with 78 like a missing token: restarting cannot
+// help until someone puts it in place.
+func TestRunMissingSecretFileIsAConfigurationError(t *testing.T) {
+	t.Setenv("POSAGENT_MP_ACCESS_TOKEN", "APP_USR-1234567890123456-010203-abcdef0123456789abcdef0123456789-123456789")
+	dir := t.TempDir()
+	for key, extra := range map[string]string{
+		"mercadopago.webhook_secret_file":  "mercadopago: {webhook_secret_file: %s}\nnats: {embedded: {listen: \"127.0.0.1:0\"}}\n",
+		"nats.embedded.auth.password_file": "nats: {embedded: {listen: \"127.0.0.1:0\", auth: {user: reg, password_file: %s}}}\n",
+	} {
+		missing := filepath.Join(dir, "missing-"+strings.ReplaceAll(key, ".", "-"))
+		cfg := writeTestFile(t, dir, key+".yaml", fmt.Sprintf("store_id: S1\nstate_dir: %s\nhttp: {listen: \"127.0.0.1:0\"}\npos: [{external_pos_id: P1}]\n", dir)+
+			fmt.Sprintf(extra, missing), 0o600)
+		r := runCLI(t, context.Background(), "run", "-config", cfg)
+		if r.code != 78 || !strings.Contains(r.stderr, key) || !strings.Contains(r.stderr, missing) {
+			t.Errorf("%s missing: want exit 78 (EX_CONFIG) naming the key and the file\n%s", key, r)
+		}
+	}
+}
+
 func TestRunLogsJSON(t *testing.T) {
 	e := startAgent(t, "-log-format", "json")
 	e.agent.stderr.waitFor(t, regexp.MustCompile(`"msg":"posagent ready"`), e.agent.done)

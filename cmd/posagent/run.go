@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -56,15 +57,26 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	a, err := agent.New(opts)
 	if err != nil {
-		return err
+		return setupError(fatal, err)
 	}
 	err = a.Run(ctx)
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
 	if err != nil {
-		return fmt.Errorf("run: %w", err)
+		return setupError(fatal, fmt.Errorf("run: %w", err))
 	}
 	log.Info("posagent stopped")
 	return nil
+}
+
+// setupError turns an agent's configuration problem (agent.ConfigError)
+// into exit 78, said the way a bad config file is; other errors pass.
+func setupError(fatal *slog.Logger, err error) error {
+	var ce *agent.ConfigError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	fatal.Error("configuration error: not starting; put the file in place, then restart", "err", err)
+	return configError{err}
 }
 
 // tokenHint explains a token error from its source: under the packaged

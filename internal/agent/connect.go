@@ -131,7 +131,15 @@ func (a *Agent) clientAuth() ([]nats.Option, error) {
 func (a *Agent) readSecret(key, path string) (secret.String, error) {
 	v, err := secret.ReadFile(a.o.ReadFile, key, path)
 	if err != nil {
-		return secret.String{}, fmt.Errorf("agent: %w", err)
+		return secret.String{}, &ConfigError{fmt.Errorf("agent: %w", err)}
 	}
 	return v, nil
 }
+
+// ConfigError is a problem of the machine's setup that starting again
+// cannot fix (a secret file the configuration names is missing or
+// unreadable): `run` exits 78 for it, which systemd does not restart.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
