@@ -94,7 +94,7 @@ func (s *Session) handleRefund(ctx context.Context, d Delivery, c command.Refund
 	} else if invalid != "" {
 		return s.invalidState(ctx, d, rec, invalid)
 	}
-	o, err := s.d.API.Refund(ctx, qrorder.SaleRefundKey(s.cfg.POS, rec.SaleID, c.RefundID), rec.OrderID, refundRequest(rec, c.Amount))
+	o, err := s.refundOrder(ctx, rec, c.RefundID, c.Amount)
 	if err != nil {
 		if ctx.Err() != nil {
 			return err
@@ -111,6 +111,25 @@ func (s *Session) handleRefund(ctx context.Context, d Delivery, c command.Refund
 		return s.deferRefund(ctx, rec, c.RefundID, pendingRefund{CmdSeq: d.Seq, Amount: c.Amount}, err)
 	}
 	return s.recordRefund(ctx, rec, c.RefundID, pendingRefund{CmdSeq: d.Seq, Amount: c.Amount}, o)
+}
+
+// refundOrder asks the API for the refund and returns the order as it
+// then is. A refund refused with 409 (the order's state moved on) is
+// answered by reading the order: if it shows the refund carried out, that
+// order is the answer; otherwise the refusal stands.
+func (s *Session) refundOrder(ctx context.Context, rec *saleRecord, refundID string, amount *money.Cents) (*qrorder.Order, error) {
+	o, err := s.d.API.Refund(ctx, qrorder.SaleRefundKey(s.cfg.POS, rec.SaleID, refundID), rec.OrderID, refundRequest(rec, amount))
+	if apiErr, ok := qrorder.AsAPIError(err); !ok || !apiErr.Conflict() {
+		return o, err
+	}
+	got, gerr := s.d.API.Get(ctx, rec.OrderID)
+	if gerr != nil {
+		return nil, gerr
+	}
+	if got.Status == qrorder.StatusRefunded || amount != nil && got.RefundedCents() >= refundedSoFar(rec)+*amount {
+		return got, nil
+	}
+	return nil, err
 }
 
 // refundRequest is the refund of amount (nil: the rest, in full).

@@ -144,8 +144,7 @@ func (s *Session) resolveRefund(ctx context.Context, saleID, refundID string, p 
 	if err != nil || rec == nil {
 		return err
 	}
-	key := qrorder.SaleRefundKey(s.cfg.POS, saleID, refundID)
-	o, err := s.d.API.Refund(ctx, key, rec.OrderID, refundRequest(rec, p.Amount))
+	o, err := s.refundOrder(ctx, rec, refundID, p.Amount)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rec, gerr := s.getSale(ctx, saleID)

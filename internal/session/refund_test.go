@@ -6,6 +6,7 @@ import (
 	"github.com/posagent/posagent/internal/command"
 	"github.com/posagent/posagent/internal/events"
 	"github.com/posagent/posagent/internal/qrorder"
+	"github.com/posagent/posagent/internal/qrorder/qrordertest"
 	"github.com/posagent/posagent/internal/subject"
 )
 
@@ -130,6 +131,24 @@ func TestRefundRefused(t *testing.T) {
 	// The refused refund was not recorded: the same refund_id may go.
 	h.send("refund", refundCmd("F1", "r1", "10"))
 	h.wantStatuses("F1", "created", "processed/accredited", "rejected/bad_request", "refunded/partially_refunded")
+}
+
+// TestRefundConflictReadsTheOrder: a refund the API answers 409 (the
+// order's state moved on) is answered by reading the order: refunded if
+// the order shows the refund carried out, refused with the API's code if
+// it does not.
+func TestRefundConflictReadsTheOrder(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	paidSale(t, h, "C1")
+	h.sim.Inject("refund", qrordertest.Fault{Status: 409, AfterCommit: true})
+	h.send("refund", refundCmd("C1", "r1", "30"))
+	if ev := h.waitEvent(events.Refunded, "C1"); ev.RefundedAmount != "30.00" || ev.RefundID != "r1" {
+		t.Fatalf("refunded = %+v", ev)
+	}
+	h.sim.Inject("refund", qrordertest.Fault{Status: 409})
+	h.send("refund", refundCmd("C1", "r2", "10"))
+	h.wantStatuses("C1", "created", "processed/accredited", "refunded/partially_refunded", "rejected/conflict")
 }
 
 // TestRefundWithoutPaymentID: a partial refund needs the payment's id.
