@@ -124,7 +124,7 @@ func (c *Client) Cancel(ctx context.Context, key, orderID string) (*Order, error
 	if err != nil {
 		return nil, err
 	}
-	return c.do(ctx, "cancel", http.MethodPost, p, key, nil)
+	return c.write(ctx, "cancel", p, key, orderID, nil)
 }
 
 // Refund refunds a paid order: in full when r is nil, else the listed
@@ -148,7 +148,22 @@ func (c *Client) Refund(ctx context.Context, key, orderID string, r *RefundReque
 			return nil, fmt.Errorf("qrorder: encode refund: %w", err)
 		}
 	}
-	return c.do(ctx, "refund", http.MethodPost, p, key, body)
+	return c.write(ctx, "refund", p, key, orderID, body)
+}
+
+// errNoOrder: a 2xx answer to a write whose body is not an order.
+var errNoOrder = errors.New("answer without an order")
+
+// write runs a cancel or refund. Any 2xx answer is success: one whose body
+// is not an order (204, empty, unreadable) is not sent again as if it were
+// lost; the order is read instead.
+func (c *Client) write(ctx context.Context, endpoint, path, key, orderID string, body []byte) (*Order, error) {
+	o, err := c.do(ctx, endpoint, http.MethodPost, path, key, body)
+	if errors.Is(err, errNoOrder) {
+		c.o.Logger.Warn("orders API answered a write without the order; reading it", "endpoint", endpoint, "err", err)
+		return c.Get(ctx, orderID)
+	}
+	return o, err
 }
 
 func orderPath(orderID, suffix string) (string, error) {
@@ -172,6 +187,9 @@ func (c *Client) do(ctx context.Context, endpoint, method, path, key string, bod
 		order, err := c.attempt(budgetCtx, endpoint, method, path, key, body)
 		if err == nil {
 			return order, nil
+		}
+		if errors.Is(err, errNoOrder) && (endpoint == "cancel" || endpoint == "refund") {
+			return nil, err // done: write reads the order
 		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("qrorder %s: %w", endpoint, ctx.Err())
@@ -262,12 +280,12 @@ func (c *Client) attempt(ctx context.Context, endpoint, method, path, key string
 	}
 	var o Order
 	if err := json.Unmarshal(data, &o); err != nil {
-		// A 2xx whose body we cannot read: the write may have happened,
-		// so it is retried with the same key like a lost answer.
-		return nil, fmt.Errorf("qrorder %s: undecodable %d answer: %w", endpoint, resp.StatusCode, err)
+		// A 2xx whose body we cannot read: a create is retried with the
+		// same key like a lost answer; a cancel or refund is done (write).
+		return nil, fmt.Errorf("qrorder %s: undecodable %d answer: %w: %w", endpoint, resp.StatusCode, errNoOrder, err)
 	}
 	if o.ID == "" {
-		return nil, fmt.Errorf("qrorder %s: %d answer without an order id", endpoint, resp.StatusCode)
+		return nil, fmt.Errorf("qrorder %s: %d %w id", endpoint, resp.StatusCode, errNoOrder)
 	}
 	o.Raw = data
 	return &o, nil

@@ -335,3 +335,44 @@ func TestNewHidesBaseURLSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteAnsweredWithoutOrder: any 2xx to a cancel or refund is success,
+// also one without an order in its body (204, an empty or unreadable
+// body): the client then reads the order, once, instead of sending the
+// write again as if its answer were lost.
+func TestWriteAnsweredWithoutOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		answer http.HandlerFunc
+	}{
+		{"204", reply(http.StatusNoContent, "")},
+		{"empty 200", reply(http.StatusOK, "")},
+		{"200 without an id", reply(http.StatusOK, `{"status":"canceled"}`)},
+	} {
+		for _, write := range []string{"cancel", "refund"} {
+			t.Run(tc.name+" "+write, func(t *testing.T) {
+				s := newServer(t, tc.answer, reply(http.StatusOK, orderJSON))
+				c := newClient(t, s.srv.URL)
+				var o *Order
+				var err error
+				if write == "cancel" {
+					o, err = c.Cancel(context.Background(), "k1", "ORD01JABCDEFGHJKMNPQRSTVWXYZ")
+				} else {
+					o, err = c.Refund(context.Background(), "k1", "ORD01JABCDEFGHJKMNPQRSTVWXYZ", nil)
+				}
+				if err != nil || o == nil || o.ID != "ORD01JABCDEFGHJKMNPQRSTVWXYZ" {
+					t.Fatalf("order %+v, err %v", o, err)
+				}
+				reqs := s.requests()
+				if len(reqs) != 2 || reqs[0].method != http.MethodPost || reqs[1].method != http.MethodGet ||
+					reqs[1].path != "/v1/orders/ORD01JABCDEFGHJKMNPQRSTVWXYZ" {
+					var got []string
+					for _, r := range reqs {
+						got = append(got, r.method+" "+r.path)
+					}
+					t.Errorf("requests %q, want the %s once, then a read of the order", got, write)
+				}
+			})
+		}
+	}
+}
